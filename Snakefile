@@ -1,0 +1,28 @@
+# qaclims: QA-CLIMS weakly supervised semantic segmentation as a Snakemake workflow.
+# `snakemake --cores all` runs the embedded demo; see README.md for real datasets.
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
+
+
+# The defaults live next to this file, so the workflow also runs with --directory elsewhere;
+# --configfile merges further files over it.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.dataset_report.output,

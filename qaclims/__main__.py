@@ -1,0 +1,3 @@
+from qaclims.cli import main
+
+raise SystemExit(main())

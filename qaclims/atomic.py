@@ -1,0 +1,46 @@
+"""Write files so that a killed process never leaves one that looks complete."""
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _partial_name(path: Path) -> Path:
+    # The suffix is kept so that writers which infer a format from it (PIL, pandas) still work.
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_name(path)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory that replaces ``path`` as a whole on success."""
+    path = Path(path)
+    with atomic_path(path) as partial:
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir()
+        yield partial
+        if path.exists():
+            shutil.rmtree(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)

@@ -1,0 +1,48 @@
+"""`qaclims <stage> ...`: every workflow stage is also a command (also `python -m qaclims`)."""
+
+import argparse
+import importlib
+import sys
+
+from qaclims.errors import QaclimsError
+
+# Stage modules are imported only when chosen, so that `qaclims --help` stays fast
+# even once stages import torch.
+STAGES = {
+    "demo-data": "qaclims.stages.demo_data",
+    "index": "qaclims.stages.index",
+    "check-data": "qaclims.stages.check_data",
+    "dataset-report": "qaclims.stages.dataset_report",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: qaclims <stage> [options]   (qaclims <stage> --help for its options)", "", "stages:"]
+    for name, module in STAGES.items():
+        description = importlib.import_module(module).DESCRIPTION
+        lines.append(f"  {name:<16} {description}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in STAGES:
+        print(f"qaclims: unknown stage {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    from qaclims.stages.common import resolve_config
+
+    stage = importlib.import_module(STAGES[name])
+    parser = argparse.ArgumentParser(prog=f"qaclims {name}", description=stage.DESCRIPTION)
+    stage.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        resolve_config(args)
+        stage.run(args)
+    except QaclimsError as error:
+        print(f"qaclims {name}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

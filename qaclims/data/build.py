@@ -1,0 +1,53 @@
+"""Read a configured dataset into a checked index, whatever its kind."""
+
+from dataclasses import dataclass, field
+
+from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
+from qaclims.data.coco import read_coco
+from qaclims.data.index import DatasetIndex, check_masks_present, inspect_records, to_frame
+from qaclims.data.voc import read_voc
+from qaclims.errors import ConfigError
+
+
+@dataclass
+class BuiltIndex:
+    index: DatasetIndex
+    warnings: list[str] = field(default_factory=list)
+
+    def split_counts(self) -> dict[str, int]:
+        return {split: len(self.index.split(split)) for split in self.index.splits}
+
+
+def build_index(dataset: dict, root: str, threads: int = 1) -> BuiltIndex:
+    """Read, check and tabulate the dataset described by the ``dataset`` config section."""
+    kind, classes, splits = dataset["kind"], list(dataset["classes"]), list(dataset["splits"])
+    unknown_mask_splits = sorted(set(dataset["mask_splits"]) - set(splits))
+    if unknown_mask_splits:
+        raise ConfigError(
+            f"config key dataset.mask_splits: {unknown_mask_splits} are not in dataset.splits {splits}"
+        )
+    warnings = []
+    if kind in ("demo", "voc12"):
+        unknown = [name for name in classes if name not in VOC_CLASSES]
+        if unknown:
+            raise ConfigError(
+                f"config key dataset.classes: {unknown} are not VOC class names; choose from {list(VOC_CLASSES)}"
+            )
+        records = read_voc(root, classes, splits, dataset["voc_split_list"], dataset["mask_pattern"])
+    else:
+        records, unlabelled = read_coco(
+            root, classes, splits, dataset["coco_annotations"], dataset["coco_images"], dataset["mask_pattern"]
+        )
+        warnings += [f"{count} {split} images have no label and are left out of the index"
+                     for split, count in unlabelled.items() if count]
+    check_masks_present(records, dataset["mask_splits"], dataset["mask_pattern"])
+    records = inspect_records(records, dataset["decode_images"], threads)
+    unlabelled_ids = [record.image_id for record in records if not record.labels]
+    if unlabelled_ids:
+        warnings.append(f"{len(unlabelled_ids)} images have no object label, first: {unlabelled_ids[:5]}")
+    built = BuiltIndex(DatasetIndex(to_frame(records, classes, splits), classes, splits), warnings)
+    for split, count in built.split_counts().items():
+        expected = EXPECTED_SPLIT_COUNTS.get(kind, {}).get(split)
+        if expected is not None and count != expected:
+            warnings.append(f"split {split} has {count} images; the standard {kind} split has {expected}")
+    return built

@@ -1,0 +1,147 @@
+"""The dataset index: one row per image with its splits, size, labels and mask path.
+
+Every later stage reads this table instead of the raw dataset. Columns:
+``image_id``, ``image_path``, ``mask_path`` (None without a mask), ``height``, ``width``,
+one boolean ``split_<name>`` per split and one uint8 ``label:<class>`` per class.
+The class and split lists are also stored in the parquet metadata.
+"""
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from tqdm import tqdm
+
+from qaclims.atomic import atomic_path
+from qaclims.data.records import ImageRecord
+from qaclims.errors import DatasetError
+
+METADATA_KEY = b"qaclims"
+
+
+def split_column(split: str) -> str:
+    return f"split_{split}"
+
+
+def label_column(class_name: str) -> str:
+    return f"label:{class_name}"
+
+
+def image_size(path: str, decode: bool) -> tuple[int, int]:
+    """(height, width) of an image; with ``decode`` the whole file is decoded to catch corruption."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"image {path} does not exist; every image in a split list needs one")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if decode:
+                # A reduced-scale JPEG decode still reads every entropy-coded block,
+                # so truncation and corruption are caught at a fraction of the cost.
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except (OSError, SyntaxError) as error:
+        raise DatasetError(f"image {path} cannot be read ({error}); replace the file") from error
+    return height, width
+
+
+def mask_size(path: str) -> tuple[int, int]:
+    try:
+        with Image.open(path) as mask:
+            width, height = mask.size
+    except OSError as error:
+        raise DatasetError(f"mask {path} cannot be read ({error}); replace the file") from error
+    return height, width
+
+
+def inspect_record(record: ImageRecord, decode: bool) -> ImageRecord:
+    """Fill the image size, checking that the image reads and the mask matches it."""
+    record.height, record.width = image_size(record.image_path, decode)
+    if record.mask_path is not None:
+        size = mask_size(record.mask_path)
+        if size != (record.height, record.width):
+            raise DatasetError(
+                f"mask {record.mask_path} is {size[1]}x{size[0]} but image {record.image_path} is "
+                f"{record.width}x{record.height}; a mask must have its image's size"
+            )
+    return record
+
+
+def inspect_records(records: list[ImageRecord], decode: bool, threads: int) -> list[ImageRecord]:
+    # PIL releases the GIL while decoding, so threads overlap the I/O and the decode.
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        return list(tqdm(
+            pool.map(lambda record: inspect_record(record, decode), records),
+            total=len(records), desc="checking images", unit="img", mininterval=1.0,
+        ))
+
+
+def check_masks_present(records: list[ImageRecord], mask_splits: Sequence[str], mask_pattern: str) -> None:
+    for split in mask_splits:
+        missing = [r.image_id for r in records if split in r.splits and r.mask_path is None]
+        if missing:
+            raise DatasetError(
+                f"{len(missing)} images of split {split!r} have no mask matching dataset.mask_pattern "
+                f"{mask_pattern!r}, first: {missing[:5]}; add the masks or remove {split!r} from "
+                "dataset.mask_splits"
+            )
+
+
+def to_frame(records: list[ImageRecord], classes: Sequence[str], splits: Sequence[str]) -> pd.DataFrame:
+    labels = np.zeros((len(records), len(classes)), dtype=np.uint8)
+    for row, record in enumerate(records):
+        labels[row, list(record.labels)] = 1
+    columns = {
+        "image_id": [r.image_id for r in records],
+        "image_path": [r.image_path for r in records],
+        "mask_path": [r.mask_path for r in records],
+        "height": np.array([r.height for r in records], dtype=np.int32),
+        "width": np.array([r.width for r in records], dtype=np.int32),
+    }
+    for split in splits:
+        columns[split_column(split)] = np.array([split in r.splits for r in records], dtype=bool)
+    for k, name in enumerate(classes):
+        columns[label_column(name)] = labels[:, k]
+    return pd.DataFrame(columns)
+
+
+@dataclass
+class DatasetIndex:
+    frame: pd.DataFrame
+    classes: list[str]
+    splits: list[str]
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in self.splits:
+            raise DatasetError(f"split {name!r} is not in the index; it has {self.splits}")
+        return self.frame[self.frame[split_column(name)]]
+
+    def labels(self, frame: pd.DataFrame | None = None) -> np.ndarray:
+        """[N, C] uint8 multi-hot labels of ``frame`` (default: all images)."""
+        frame = self.frame if frame is None else frame
+        return frame[[label_column(name) for name in self.classes]].to_numpy(dtype=np.uint8)
+
+
+def write_index(index: DatasetIndex, path: str) -> None:
+    table = pa.Table.from_pandas(index.frame, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[METADATA_KEY] = json.dumps({"classes": index.classes, "splits": index.splits}).encode()
+    with atomic_path(path) as partial:
+        pq.write_table(table.replace_schema_metadata(metadata), partial)
+
+
+def read_index(path: str) -> DatasetIndex:
+    if not os.path.isfile(path):
+        raise DatasetError(f"dataset index {path} does not exist; run the index stage first")
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise DatasetError(f"{path} is not a qaclims dataset index (no {METADATA_KEY.decode()} metadata)")
+    meta = json.loads(raw)
+    return DatasetIndex(frame=table.to_pandas(), classes=meta["classes"], splits=meta["splits"])

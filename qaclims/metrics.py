@@ -1,0 +1,75 @@
+"""Segmentation metrics from a confusion matrix accumulated over images."""
+
+import numpy as np
+
+from qaclims.data.labels import IGNORE_INDEX
+
+
+class ConfusionMatrix:
+    """Counts of (ground truth, prediction) pixel pairs over ``num_classes`` classes.
+
+    Rows are ground truth, columns are predictions. Ground-truth pixels equal to
+    ``ignore_index`` are left out. Class 0 is background.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def update(self, prediction: np.ndarray, ground_truth: np.ndarray) -> None:
+        if prediction.shape != ground_truth.shape:
+            raise ValueError(
+                f"prediction shape {prediction.shape} differs from ground truth {ground_truth.shape}"
+            )
+        valid = ground_truth != self.ignore_index
+        gt = ground_truth[valid].astype(np.int64)
+        pred = prediction[valid].astype(np.int64)
+        for name, values in (("ground truth", gt), ("prediction", pred)):
+            out_of_range = (values < 0) | (values >= self.num_classes)
+            if out_of_range.any():
+                bad = np.unique(values[out_of_range])[:10].tolist()
+                raise ValueError(
+                    f"{name} has values {bad} outside 0..{self.num_classes - 1}"
+                    + (f" and {self.ignore_index} (ignore)" if name == "ground truth" else "")
+                )
+        self.matrix += np.bincount(
+            gt * self.num_classes + pred, minlength=self.num_classes**2
+        ).reshape(self.num_classes, self.num_classes)
+
+    @property
+    def true_positives(self) -> np.ndarray:
+        return np.diag(self.matrix)
+
+    @property
+    def ground_truth_counts(self) -> np.ndarray:
+        return self.matrix.sum(axis=1)
+
+    @property
+    def prediction_counts(self) -> np.ndarray:
+        return self.matrix.sum(axis=0)
+
+    def iou(self) -> np.ndarray:
+        """Per-class IoU; NaN for a class absent from both prediction and ground truth."""
+        union = self.ground_truth_counts + self.prediction_counts - self.true_positives
+        return _ratio(self.true_positives, union)
+
+    def precision(self) -> np.ndarray:
+        return _ratio(self.true_positives, self.prediction_counts)
+
+    def recall(self) -> np.ndarray:
+        return _ratio(self.true_positives, self.ground_truth_counts)
+
+    def mean_iou(self) -> float:
+        """Mean IoU over the classes present in the prediction or the ground truth."""
+        iou = self.iou()
+        if np.isnan(iou).all():
+            return float("nan")
+        return float(np.nanmean(iou))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    result = np.full(numerator.shape, np.nan)
+    present = denominator > 0
+    result[present] = numerator[present] / denominator[present]
+    return result

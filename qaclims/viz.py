@@ -1,0 +1,49 @@
+"""Pictures for people: label overlays and image montages."""
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from qaclims.data.labels import VOC_PALETTE
+
+
+def overlay_label(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend the VOC colour of every labelled pixel into an [H, W, 3] uint8 image.
+
+    Background (0) stays as it is; the ignore band (255) shows in its palette colour.
+    """
+    colours = VOC_PALETTE[label].astype(np.float32)
+    blended = image.astype(np.float32)
+    labelled = label != 0
+    blended[labelled] = (1 - alpha) * blended[labelled] + alpha * colours[labelled]
+    return blended.round().astype(np.uint8)
+
+
+def captioned_tile(picture: np.ndarray, caption: str, width: int, height: int) -> Image.Image:
+    """Fit a picture into a ``width`` x ``height`` box (aspect kept) with a caption strip below."""
+    tile = Image.new("RGB", (width, height + 14), "white")
+    image = Image.fromarray(picture)
+    image.thumbnail((width, height), Image.Resampling.BILINEAR)
+    tile.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    ImageDraw.Draw(tile).text((2, height + 1), caption, fill="black")
+    return tile
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Two [H, W, 3] pictures of one height next to each other, white between them."""
+    spacer = np.full((left.shape[0], gap, 3), 255, dtype=np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+def montage(tiles: Sequence[Image.Image], columns: int, gap: int = 4) -> Image.Image:
+    """Lay equally sized tiles out in a grid."""
+    if not tiles:
+        raise ValueError("a montage needs at least one tile")
+    width, height = tiles[0].size
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * (width + gap) + gap, rows * (height + gap) + gap), (230, 230, 230))
+    for position, tile in enumerate(tiles):
+        row, column = divmod(position, columns)
+        sheet.paste(tile, (gap + column * (width + gap), gap + row * (height + gap)))
+    return sheet

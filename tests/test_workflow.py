@@ -1,0 +1,161 @@
+"""The workflow through the snakemake command line, on a tiny demo in a temporary folder.
+
+The repository is copied so that a test can edit package code and see what reruns.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from qaclims.data.classes import voc_xml_name
+from qaclims.data.labels import read_label_png
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
+    "report": {"montage_images": 4},
+}
+
+
+def snakemake(checkout: Path, workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"),
+               "--directory", str(workdir), "--cores", "2", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE))
+
+
+def write_config(path: Path, config: dict) -> str:
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A copy of the repository and a workdir in which the tiny demo has run to the end."""
+    root = tmp_path_factory.mktemp("workflow")
+    checkout = root / "checkout"
+    checkout.mkdir()
+    shutil.copy(REPO / "Snakefile", checkout)
+    shutil.copy(REPO / "config.yaml", checkout)
+    for folder in ("workflow", "qaclims", "envs"):
+        shutil.copytree(REPO / folder, checkout / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    workdir = root / "work"
+    workdir.mkdir()
+    tiny = write_config(root / "tiny.yaml", TINY)
+    result = snakemake(checkout, workdir, "--configfile", tiny)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return checkout, workdir, tiny
+
+
+def test_outputs_exist_and_match_the_dataset(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    index = pd.read_parquet(results / "data" / "index.parquet")
+    assert len(index) == 6 + 4 + 4
+    assert index["split_train"].sum() == 6 and index["split_train_aug"].sum() == 10 and index["split_val"].sum() == 4
+
+    # Count images per class from the XML files, independently of the package's reader.
+    classes = yaml.safe_load((REPO / "config.yaml").read_text())["dataset"]["classes"]
+    listed = (results / "demo/VOC2012/ImageSets/Segmentation/train.txt").read_text().split()
+    expected = {name: 0 for name in classes}
+    for image_id in listed:
+        tree = ElementTree.parse(results / f"demo/VOC2012/Annotations/{image_id}.xml")
+        present = {obj.findtext("name") for obj in tree.getroot().findall("object")}
+        for name in classes:
+            expected[name] += voc_xml_name(name) in present
+    counts = pd.read_csv(results / "data/report/class_counts.csv")
+    train_counts = dict(counts[counts["split"] == "train"][["class", "images"]].itertuples(index=False))
+    assert train_counts == expected
+
+    with Image.open(results / "data/report/montage.png") as montage:
+        assert montage.mode == "RGB" and montage.width > 300 and montage.height > 150
+    for rule in ("demo_data", "index", "dataset_report"):
+        assert (results / "logs" / f"{rule}.log").is_file()
+        assert (results / "benchmarks" / f"{rule}.tsv").read_text().startswith("s\t")
+
+
+def test_index_rows_agree_with_the_files(finished_run):
+    _, workdir, _ = finished_run
+    index = pd.read_parquet(workdir / "results/data/index.parquet")
+    for row in index.itertuples():
+        with Image.open(workdir / row.image_path) as image:
+            assert image.size == (row.width, row.height)
+        mask = read_label_png(workdir / row.mask_path)
+        assert mask.shape == (row.height, row.width)
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    checkout, workdir, tiny = finished_run
+    result = snakemake(checkout, workdir, "--configfile", tiny, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert planned_rules(result) == set()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"report": {"montage_images": 2}}, {"dataset_report", "all"}),
+        ({"demo": {"seed": 7}}, {"demo_data", "index", "dataset_report", "all"}),
+        ({"dataset": {"decode_images": False}}, {"index", "dataset_report", "all"}),
+    ],
+)
+def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
+    checkout, workdir, tiny = finished_run
+    changed = write_config(tmp_path / "override.yaml", override)
+    result = snakemake(checkout, workdir, "--configfile", tiny, changed, "--dry-run")
+    assert planned_rules(result) == expected
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("qaclims/viz.py", {"dataset_report", "all"}),
+        ("qaclims/data/demo.py", {"demo_data", "index", "dataset_report", "all"}),
+        ("qaclims/data/voc.py", {"index", "dataset_report", "all"}),
+    ],
+)
+def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
+    checkout, workdir, tiny = finished_run
+    source = checkout / module
+    original = source.read_text()
+    try:
+        source.write_text(original + "\n# an edit\n")
+        result = snakemake(checkout, workdir, "--configfile", tiny, "--dry-run")
+    finally:
+        source.write_text(original)
+    assert planned_rules(result) == expected
+
+
+def test_a_wrong_config_key_fails_before_any_job(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    bad = write_config(tmp_path / "bad.yaml", {"demo": {"num_trian": 3}})
+    result = snakemake(REPO, workdir, "--configfile", bad)
+    assert result.returncode != 0
+    assert "num_trian" in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_a_wrong_config_type_names_the_key(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    bad = write_config(tmp_path / "bad.yaml", {"report": {"montage_images": "many"}})
+    result = snakemake(REPO, workdir, "--configfile", bad)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "montage_images" in output and "integer" in output
+    assert not (workdir / "results").exists()
