@@ -55,7 +55,13 @@ def read_coco(
         class_of_category = category_index(data["categories"], classes, path)
         labels: dict[int, set[int]] = {}
         for annotation in data["annotations"]:
-            labels.setdefault(annotation["image_id"], set()).add(class_of_category[annotation["category_id"]])
+            category = annotation["category_id"]
+            if category not in class_of_category:
+                raise DatasetError(
+                    f"COCO annotation file {path}: annotation {annotation.get('id')} has category_id "
+                    f"{category}, which is not among its categories; fix or remove the annotation"
+                )
+            labels.setdefault(annotation["image_id"], set()).add(class_of_category[category])
         image_dir = os.path.join(root, images_pattern.format(split=split))
         unlabelled[split] = 0
         for image in sorted(data["images"], key=lambda entry: entry["file_name"]):

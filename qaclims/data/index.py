@@ -100,7 +100,7 @@ def to_frame(records: list[ImageRecord], classes: Sequence[str], splits: Sequenc
     columns = {
         "image_id": [r.image_id for r in records],
         "image_path": [r.image_path for r in records],
-        "mask_path": [r.mask_path for r in records],
+        "mask_path": pd.Series([r.mask_path for r in records], dtype=object),
         "height": np.array([r.height for r in records], dtype=np.int32),
         "width": np.array([r.width for r in records], dtype=np.int32),
     }
@@ -144,4 +144,7 @@ def read_index(path: str) -> DatasetIndex:
     if raw is None:
         raise DatasetError(f"{path} is not a qaclims dataset index (no {METADATA_KEY.decode()} metadata)")
     meta = json.loads(raw)
-    return DatasetIndex(frame=table.to_pandas(), classes=meta["classes"], splits=meta["splits"])
+    frame = table.to_pandas()
+    # pandas reads a string column with gaps as NaN; the index promises None for "no mask".
+    frame["mask_path"] = frame["mask_path"].astype(object).where(frame["mask_path"].notna(), None)
+    return DatasetIndex(frame=frame, classes=meta["classes"], splits=meta["splits"])

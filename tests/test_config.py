@@ -1,0 +1,191 @@
+"""Configuration: schema defaults, errors naming keys, merging files in order, dataset roots, subsets."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qaclims.config import SCHEMA_PATH, dataset_root, load_config, merge, subset, validate_config
+from qaclims.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_empty_config_gets_every_default():
+    config = validate_config({})
+    assert set(config) == {"output_dir", "dataset", "demo", "report"}
+    assert config["output_dir"] == "results"
+    dataset = config["dataset"]
+    assert dataset == {
+        "kind": "demo",
+        "root": None,
+        "classes": ["aeroplane", "cat", "dining table", "person", "tv monitor"],
+        "splits": ["train", "val", "train_aug"],
+        "mask_splits": ["train", "val"],
+        "voc_split_list": "ImageSets/Segmentation/{split}.txt",
+        "mask_pattern": "SegmentationClass/{image_id}.png",
+        "coco_annotations": "annotations/instances_{split}2014.json",
+        "coco_images": "{split}2014",
+        "decode_images": True,
+    }
+    assert config["demo"] == {"seed": 0, "num_train": 30, "num_train_extra": 30, "num_val": 20,
+                              "min_size": 96, "max_size": 160, "max_objects": 3, "jpeg_quality": 92}
+    assert config["report"] == {"montage_images": 12, "montage_split": "train", "montage_columns": 3}
+
+
+def test_validate_config_fills_siblings_and_does_not_touch_its_input():
+    given = {"demo": {"seed": 5}, "dataset": {"kind": "voc12", "root": "/data/VOC2012"}}
+    config = validate_config(given)
+    assert given == {"demo": {"seed": 5}, "dataset": {"kind": "voc12", "root": "/data/VOC2012"}}
+    assert config["demo"]["seed"] == 5
+    assert config["demo"]["num_val"] == 20
+    assert config["dataset"]["root"] == "/data/VOC2012"
+    assert config["dataset"]["splits"] == ["train", "val", "train_aug"]
+    # Defaults are copies: changing one config leaves the next one's defaults alone.
+    config["dataset"]["classes"].append("cow")
+    assert validate_config({})["dataset"]["classes"] == ["aeroplane", "cat", "dining table", "person", "tv monitor"]
+
+
+def test_unknown_key_names_the_section_and_the_key():
+    with pytest.raises(ConfigError) as error:
+        validate_config({"dataset": {"clases": ["cat"]}})
+    message = str(error.value)
+    assert message.startswith("config key dataset:")
+    assert "'clases'" in message
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(ConfigError, match=r"config key \(top level\):.*'outputdir'"):
+        validate_config({"outputdir": "x"})
+
+
+@pytest.mark.parametrize("config, key", [
+    ({"demo": {"seed": "one"}}, "demo.seed"),
+    ({"demo": {"seed": True}}, "demo.seed"),
+    ({"demo": {"num_train": 0}}, "demo.num_train"),
+    ({"demo": {"max_objects": 7}}, "demo.max_objects"),
+    ({"demo": {"min_size": 16}}, "demo.min_size"),
+    ({"dataset": {"kind": "voc07"}}, "dataset.kind"),
+    ({"dataset": {"classes": []}}, "dataset.classes"),
+    ({"dataset": {"classes": ["cat", "cat"]}}, "dataset.classes"),
+    ({"dataset": {"splits": ["train/val"]}}, "dataset.splits.0"),
+    ({"dataset": {"decode_images": "yes"}}, "dataset.decode_images"),
+    ({"report": {"montage_columns": 0}}, "report.montage_columns"),
+    ({"output_dir": 3}, "output_dir"),
+])
+def test_invalid_value_names_its_dotted_key(config, key):
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert str(error.value).startswith(f"config key {key}:")
+
+
+def test_merge_recurses_into_mappings_and_copies():
+    base = {"a": {"b": 1, "c": [1]}, "d": 1}
+    merged = merge(base, {"a": {"b": 2}, "e": 3})
+    assert merged == {"a": {"b": 2, "c": [1]}, "d": 1, "e": 3}
+    merged["a"]["c"].append(2)
+    assert base == {"a": {"b": 1, "c": [1]}, "d": 1}
+    # A non-mapping replaces a mapping and the other way round.
+    assert merge({"a": {"b": 1}}, {"a": 5}) == {"a": 5}
+    assert merge({"a": 5}, {"a": {"b": 1}}) == {"a": {"b": 1}}
+
+
+def test_load_config_merges_files_in_order_and_accepts_inline_json(tmp_path):
+    first = tmp_path / "first.yaml"
+    first.write_text("output_dir: out_a\ndemo:\n  seed: 1\n  num_val: 5\ndataset:\n  classes: [cat, dog]\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("demo:\n  seed: 2\n")
+    config = load_config([str(first), str(second), '{"demo": {"num_train": 7}, "output_dir": "out_c"}'])
+    assert config["demo"]["seed"] == 2          # later file wins
+    assert config["demo"]["num_val"] == 5       # sibling key of the first file survives
+    assert config["demo"]["num_train"] == 7     # inline JSON
+    assert config["demo"]["max_size"] == 160    # default
+    assert config["output_dir"] == "out_c"
+    assert config["dataset"]["classes"] == ["cat", "dog"]
+
+    reversed_order = load_config([str(second), str(first)])
+    assert reversed_order["demo"]["seed"] == 1
+
+
+def test_load_config_validates_the_merged_result(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("demo:\n  sede: 1\n")
+    with pytest.raises(ConfigError, match=r"config key demo:.*'sede'"):
+        load_config([str(path)])
+    with pytest.raises(ConfigError, match=r"config key demo\.seed:"):
+        load_config(['{"demo": {"seed": 1}}', '{"demo": {"seed": "x"}}'])
+
+
+def test_load_config_empty_file_gives_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    assert load_config([str(path)]) == validate_config({})
+    assert load_config([]) == validate_config({})
+
+
+def test_nonexistent_config_file_is_named(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=f"config file {missing} does not exist"):
+        load_config([str(missing)])
+
+
+def test_config_file_that_is_not_a_mapping_or_not_yaml(tmp_path):
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml must hold a mapping of keys, not list"):
+        load_config([str(listing)])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("demo: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML"):
+        load_config([str(broken)])
+
+
+def test_invalid_inline_json_is_a_config_error():
+    with pytest.raises(ConfigError, match="inline JSON config is not valid JSON"):
+        load_config(['{"demo": {seed: 1}}'])
+
+
+def test_dataset_root_of_each_kind():
+    demo = validate_config({"output_dir": "/tmp/run", "dataset": {"root": "/ignored"}})
+    assert dataset_root(demo) == os.path.join("/tmp/run", "demo", "VOC2012")
+    voc = validate_config({"dataset": {"kind": "voc12", "root": "/data/VOC2012"}})
+    assert dataset_root(voc) == "/data/VOC2012"
+    coco = validate_config({"dataset": {"kind": "coco14", "root": "/data/coco"}})
+    assert dataset_root(coco) == "/data/coco"
+
+
+@pytest.mark.parametrize("kind", ["voc12", "coco14"])
+def test_dataset_root_missing_is_a_config_error(kind):
+    with pytest.raises(ConfigError, match=rf"config key dataset\.root: required for dataset\.kind '{kind}'"):
+        dataset_root(validate_config({"dataset": {"kind": kind}}))
+    with pytest.raises(ConfigError, match=r"dataset\.root"):
+        dataset_root(validate_config({"dataset": {"kind": kind, "root": ""}}))
+
+
+def test_subset_returns_just_the_named_keys():
+    config = validate_config({"demo": {"seed": 4}})
+    selected = subset(config, ["demo", "dataset.classes"])
+    assert selected == {"demo": config["demo"], "dataset": {"classes": config["dataset"]["classes"]}}
+    assert set(selected) == {"demo", "dataset"}
+    assert set(selected["dataset"]) == {"classes"}
+    selected["dataset"]["classes"].append("cow")
+    selected["demo"]["seed"] = 99
+    assert "cow" not in config["dataset"]["classes"] and config["demo"]["seed"] == 4
+    assert subset(config, ["dataset.kind", "dataset.root", "output_dir"]) == {
+        "dataset": {"kind": "demo", "root": None}, "output_dir": "results"}
+    assert subset(config, []) == {}
+
+
+def test_subset_of_a_missing_key_raises():
+    with pytest.raises(KeyError):
+        subset(validate_config({}), ["dataset.nonexistent"])
+
+
+def test_packaged_schema_is_the_workflow_schema_and_repo_config_is_valid():
+    assert SCHEMA_PATH.read_bytes() == (REPO / "workflow" / "schemas" / "config.schema.yaml").read_bytes()
+    with open(REPO / "config.yaml") as handle:
+        config = validate_config(yaml.safe_load(handle))
+    assert config["dataset"]["kind"] == "demo"
+    assert json.loads(json.dumps(config)) == config  # plain data, as stages pass it on as JSON
