@@ -20,9 +20,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/vqa.smk"
+include: "workflow/rules/corpus.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.dataset_report.output,
+        rules.corpus.output,

@@ -13,6 +13,10 @@ STAGES = {
     "index": "qaclims.stages.index",
     "check-data": "qaclims.stages.check_data",
     "dataset-report": "qaclims.stages.dataset_report",
+    "demo-models": "qaclims.stages.demo_models",
+    "vqa": "qaclims.stages.vqa",
+    "vqa-merge": "qaclims.stages.vqa_merge",
+    "corpus": "qaclims.stages.corpus",
 }
 
 

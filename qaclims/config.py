@@ -109,3 +109,29 @@ def subset(config: dict, keys: Iterable[str]) -> dict:
             target = target.setdefault(part, {})
         target[leaf] = copy.deepcopy(source[leaf])
     return selected
+
+
+DEMO_MODEL = "demo"
+DEMO_CLIP_NAME = "qaclims-demo-clip"
+
+
+def demo_model_paths(output_dir: str) -> dict[str, str]:
+    """Where the workflow writes its tiny demo models."""
+    base = os.path.join(output_dir, "models", "demo")
+    clip_dir = os.path.join(base, "clip")
+    return {"blip": os.path.join(base, "blip-vqa"), "clip_dir": clip_dir,
+            "clip_checkpoint": os.path.join(clip_dir, f"{DEMO_CLIP_NAME}.pt")}
+
+
+def vqa_model_source(config: dict) -> str:
+    model = config["vqa"]["model"]
+    return demo_model_paths(config["output_dir"])["blip"] if model == DEMO_MODEL else model
+
+
+def clip_model_spec(config: dict) -> tuple[str, str | None, str | None]:
+    """(open_clip model name, pretrained tag or checkpoint, extra model config folder)."""
+    clip = config["clip"]
+    if clip["model"] == DEMO_MODEL:
+        paths = demo_model_paths(config["output_dir"])
+        return DEMO_CLIP_NAME, paths["clip_checkpoint"], paths["clip_dir"]
+    return clip["model"], clip["pretrained"], clip["model_config_dir"]

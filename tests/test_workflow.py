@@ -5,6 +5,7 @@ The repository is copied so that a test can edit package code and see what rerun
 
 import re
 import shutil
+from collections import Counter
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -33,9 +34,14 @@ def snakemake(checkout: Path, workdir: Path, *arguments: str) -> subprocess.Comp
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+def planned_jobs(result: subprocess.CompletedProcess) -> Counter:
+    """How many jobs of each rule a dry run plans."""
     assert result.returncode == 0, result.stdout + result.stderr
-    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE))
+    return Counter(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE))
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    return set(planned_jobs(result))
 
 
 def write_config(path: Path, config: dict) -> str:
@@ -105,12 +111,18 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
+DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "vqa_merge", "corpus", "all"}
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
         ({"report": {"montage_images": 2}}, {"dataset_report", "all"}),
-        ({"demo": {"seed": 7}}, {"demo_data", "index", "dataset_report", "all"}),
-        ({"dataset": {"decode_images": False}}, {"index", "dataset_report", "all"}),
+        ({"demo": {"seed": 7}}, {"demo_data"} | DATASET_AND_AFTER),
+        ({"dataset": {"decode_images": False}}, DATASET_AND_AFTER),
+        ({"vqa": {"num_beams": 2}}, {"vqa", "vqa_merge", "corpus", "all"}),
+        ({"corpus": {"label_weight": 0.3}}, {"corpus", "all"}),
+        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "all"}),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -124,8 +136,10 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
     ("module", "expected"),
     [
         ("qaclims/viz.py", {"dataset_report", "all"}),
-        ("qaclims/data/demo.py", {"demo_data", "index", "dataset_report", "all"}),
-        ("qaclims/data/voc.py", {"index", "dataset_report", "all"}),
+        ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
+        ("qaclims/data/voc.py", DATASET_AND_AFTER),
+        ("qaclims/text/cleanup.py", {"corpus", "all"}),
+        ("qaclims/vqa/answering.py", {"vqa", "vqa_merge", "corpus", "all"}),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -138,6 +152,39 @@ def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module,
     finally:
         source.write_text(original)
     assert planned_rules(result) == expected
+
+
+def test_vqa_and_corpus_outputs_cover_every_labelled_pair(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    index = pd.read_parquet(results / "data/index.parquet")
+    train_aug = index[index["split_train_aug"]]
+    pairs = int(train_aug[[c for c in index.columns if c.startswith("label:")]].to_numpy().sum())
+    answers = pd.read_parquet(results / "vqa/answers.parquet")
+    assert len(answers) == pairs * 16
+    assert sorted(answers["kind"].value_counts().items()) == [("bg", pairs * 10), ("fg", pairs * 6)]
+    shards = [pd.read_parquet(results / f"vqa/shard-{k}.parquet") for k in (0, 1)]
+    assert set(shards[0]["image_id"]).isdisjoint(shards[1]["image_id"])
+    corpus = pd.read_parquet(results / "corpus/corpus.parquet")
+    assert len(corpus) == pairs
+    assert (results / "corpus/text_features.safetensors").stat().st_size > 0
+
+
+def test_a_lost_shard_is_redone_alone(finished_run):
+    # A run killed during shard 1 has shard 0, and nothing of shard 1 or of what follows it.
+    checkout, workdir, tiny = finished_run
+    results = workdir / "results"
+    lost = [results / "vqa/shard-1.parquet", results / "vqa/answers.parquet", *sorted((results / "corpus").iterdir())]
+    kept = [path.read_bytes() for path in lost]
+    for path in lost:
+        path.unlink()
+    try:
+        result = snakemake(checkout, workdir, "--configfile", tiny, "--dry-run")
+    finally:
+        for path, content in zip(lost, kept):
+            path.write_bytes(content)
+    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "all": 1})
+    assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
 
 def test_a_wrong_config_key_fails_before_any_job(tmp_path):

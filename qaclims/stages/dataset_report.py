@@ -2,10 +2,10 @@
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from qaclims.atomic import atomic_path
+from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png
 from qaclims.stages.common import add_config_argument
@@ -47,8 +47,7 @@ def run(args) -> None:
     tiles = []
     for row, labels in tqdm(zip(chosen.itertuples(), index.labels(chosen)), total=len(chosen),
                             desc="montage", unit="img"):
-        with Image.open(row.image_path) as image:
-            picture = np.asarray(image.convert("RGB"))
+        picture = np.asarray(load_rgb(row.image_path))
         names = ", ".join(name for name, present in zip(index.classes, labels) if present)
         if row.mask_path is None:
             caption = f"{row.image_id}: {names} (no mask)"

@@ -7,12 +7,13 @@ from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
 
-from qaclims.config import dataset_root, subset
+from qaclims.config import dataset_root, demo_model_paths, subset
 from qaclims.provenance import code_hash
 
 
 OUT = config["output_dir"]
 DATASET_ROOT = dataset_root(config)
+DEMO_MODELS = demo_model_paths(OUT)
 CONDA_ENV = "../../envs/qaclims.yaml"  # relative to the rule files
 # Jobs run the interpreter that runs Snakemake, which has the dependencies, unless a
 # conda environment provides them. The package is imported from this checkout in every
@@ -55,3 +56,8 @@ def dataset_inputs(wildcards):
     else:
         pattern = dataset["coco_annotations"]
     return [os.path.join(DATASET_ROOT, pattern.format(split=split)) for split in dataset["splits"]]
+
+
+def demo_model_input(section, model):
+    """The demo model folder a rule reads when config section ``section`` uses the demo model."""
+    return [DEMO_MODELS[model]] if config[section]["model"] == "demo" else []

@@ -1,0 +1,95 @@
+"""Tiny random-weight models for the demo and the tests, saved in the real formats.
+
+They are loaded through exactly the code that loads the real BLIP and CLIP weights:
+BLIP with ``save_pretrained``, CLIP as an open_clip model config JSON plus a checkpoint.
+"""
+
+import json
+import os
+import re
+
+import open_clip
+import torch
+from transformers import BertTokenizer, BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+
+from qaclims.atomic import atomic_directory
+from qaclims.config import DEMO_CLIP_NAME
+from qaclims.data.classes import VOC_CLASSES
+from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]
+# Words the tiny decoder can answer with, so that its random answers read like answers.
+ANSWER_WORDS = (
+    "sky cloud grass field wall brick sand beach water sea road street room floor tree house "
+    "table bed car plane boat kite man woman child pet animal red green blue white black brown "
+    "wooden metal large small old and with on of a"
+).split()
+# A larger initial spread than BLIP's 0.02 makes the tiny model's answers depend on the
+# image and the question, which the tests need to tell batched from unbatched decoding.
+# At base width it would make the network chaotic (float rounding flips answers), so
+# base-size models keep BLIP's own initial spread.
+TINY_INITIALIZER_RANGE = 0.2
+BLIP_INITIALIZER_RANGE = 0.02
+
+
+def demo_vocabulary() -> list[str]:
+    """WordPiece vocabulary: special tokens, the question words, VOC class words, answer words."""
+    words = set(ANSWER_WORDS)
+    for text in (*FOREGROUND_TEMPLATES, *BACKGROUND_TEMPLATES, *VOC_CLASSES):
+        words.update(re.findall(r"[a-z]+", text.lower()))
+    return SPECIAL_TOKENS + sorted(words) + ["?", ".", ",", "##s"]
+
+
+TINY_LAYERS = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+# The layer sizes of BLIP's ViT-B vision tower and BERT-base text tower.
+BASE_LAYERS = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12}
+
+
+def build_random_blip(layers: dict, image_size: int, seed: int, initializer_range: float,
+                      vocab_size: int | None = None) -> tuple[BlipForQuestionAnswering, BlipProcessor]:
+    """A random-weight BLIP VQA model and its processor; ``vocab_size`` pads the demo vocabulary."""
+    tokens = demo_vocabulary()
+    tokens += [f"[unused{k}]" for k in range(max(0, (vocab_size or 0) - len(tokens)))]
+    vocabulary = {token: index for index, token in enumerate(tokens)}
+    tokenizer = BertTokenizer(vocab=vocabulary, bos_token="[DEC]", additional_special_tokens=["[ENC]"])
+    spread = {**layers, "initializer_range": initializer_range}
+    config = BlipConfig(
+        vision_config={**spread, "image_size": image_size, "patch_size": 16},
+        text_config={**spread, "vocab_size": len(vocabulary), "max_position_embeddings": 64,
+                     "encoder_hidden_size": layers["hidden_size"], "bos_token_id": vocabulary["[DEC]"],
+                     "sep_token_id": vocabulary["[SEP]"], "pad_token_id": vocabulary["[PAD]"]},
+        initializer_range=initializer_range,
+    )
+    torch.manual_seed(seed)
+    model = BlipForQuestionAnswering(config).eval()
+    processor = BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}), tokenizer=tokenizer
+    )
+    return model, processor
+
+
+def write_demo_blip(directory: str, image_size: int, seed: int) -> None:
+    model, processor = build_random_blip(TINY_LAYERS, image_size, seed, TINY_INITIALIZER_RANGE)
+    with atomic_directory(directory) as staging:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+
+
+def demo_clip_config(image_size: int) -> dict:
+    # Three vision blocks, so that a mask prompt of depth 3 has somewhere to go.
+    return {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": image_size, "layers": 3, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+
+
+def write_demo_clip(directory: str, image_size: int, seed: int) -> None:
+    """An open_clip model config JSON and a checkpoint of random weights for it."""
+    with atomic_directory(directory) as staging:
+        with open(os.path.join(staging, f"{DEMO_CLIP_NAME}.json"), "w") as handle:
+            json.dump(demo_clip_config(image_size), handle, indent=2)
+        open_clip.add_model_config(str(staging))
+        torch.manual_seed(seed)
+        model = open_clip.create_model(DEMO_CLIP_NAME)
+        torch.save(model.state_dict(), os.path.join(staging, f"{DEMO_CLIP_NAME}.pt"))

@@ -1,0 +1,69 @@
+"""Answer the foreground and background questions for every (image, labelled class) of a shard."""
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from qaclims.atomic import atomic_path
+from qaclims.config import vqa_model_source
+from qaclims.data.images import load_rgb
+from qaclims.data.index import read_index, split_column
+from qaclims.device import resolve_device
+from qaclims.sharding import shard_items
+from qaclims.stages.common import add_config_argument
+from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
+from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES, questions_for_classes
+
+DESCRIPTION = "answer the QA-CLIMS questions with BLIP for one shard of the images"
+ANSWER_COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer"]
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser, "reads vqa.*, device, precision, output_dir")
+    parser.add_argument("--index", required=True, help="dataset index parquet")
+    parser.add_argument("--shard", type=int, default=0, help="0-based shard number")
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--out", required=True, help="parquet file of this shard's answers")
+
+
+def images_to_ask(index, splits) -> pd.DataFrame:
+    """Images of the given splits that carry at least one label, sorted by id."""
+    chosen = np.logical_or.reduce([index.frame[split_column(split)].to_numpy() for split in splits])
+    frame = index.frame[chosen]
+    return frame[index.labels(frame).any(axis=1)].sort_values("image_id")
+
+
+def run(args) -> None:
+    config, settings = args.config, args.config["vqa"]
+    index = read_index(args.index)
+    frame = shard_items(images_to_ask(index, settings["splits"]), args.shard, args.num_shards)
+    labels = index.labels(frame).astype(bool)
+    questions = np.array(questions_for_classes(
+        index.classes,
+        settings["foreground_questions"] or FOREGROUND_TEMPLATES,
+        settings["background_questions"] or BACKGROUND_TEMPLATES,
+    ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
+    model, processor = load_blip(vqa_model_source(config), resolve_device(config["device"]))
+    generation = GenerationSettings(**{key: settings[key] for key in (
+        "image_size", "num_beams", "max_new_tokens", "min_new_tokens", "max_question_tokens")})
+    answerer = BlipAnswerer(model, processor, generation, config["precision"])
+
+    rows = []
+    progress = tqdm(total=int(labels.sum()) * questions.shape[1], unit="q",
+                    desc=f"vqa shard {args.shard}", mininterval=2.0)
+    for start in range(0, len(frame), settings["image_batch_size"]):
+        group = slice(start, start + settings["image_batch_size"])
+        image_ids = frame["image_id"].to_numpy()[group]
+        images = [load_rgb(path) for path in frame["image_path"].to_numpy()[group]]
+        owners, asked = np.nonzero(labels[group])  # (image in group, class) pairs
+        group_questions = questions[asked].reshape(-1)
+        owner_of_question = np.repeat(owners, questions.shape[1])
+        answers = answerer.answer(images, [q.text for q in group_questions], owner_of_question,
+                                  settings["batch_size"])
+        rows += [(image_ids[owner], q.class_name, q.kind, q.template_index, q.text, answer)
+                 for owner, q, answer in zip(owner_of_question, group_questions, answers)]
+        progress.update(len(group_questions))
+    progress.close()
+    with atomic_path(args.out) as partial:
+        pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(partial, index=False)
+    print(f"answered {len(rows)} questions about {len(frame)} images into {args.out}")

@@ -1,0 +1,1 @@
+"""Visual question answering: the QA-CLIMS question sets and batched BLIP answering."""

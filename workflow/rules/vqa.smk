@@ -1,0 +1,49 @@
+# BLIP answers to the foreground and background questions, in shards, then merged.
+
+
+rule vqa:
+    input:
+        index=rules.index.output.index,
+        model=demo_model_input("vqa", "blip"),
+    output:
+        answers=f"{OUT}/vqa/shard-{{shard}}.parquet",
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        config=stage_config("vqa", "device", "precision", "output_dir"),
+        code=stage_code("vqa"),
+        shards=config["vqa"]["shards"],
+    log:
+        f"{OUT}/logs/vqa/shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/vqa/shard-{{shard}}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} vqa --config {params.config:q} --index {input.index:q} --shard {wildcards.shard}"
+        " --num-shards {params.shards} --out {output.answers:q} > {log:q} 2>&1"
+
+
+rule vqa_merge:
+    input:
+        shards=expand(f"{OUT}/vqa/shard-{{shard}}.parquet", shard=range(config["vqa"]["shards"])),
+    output:
+        answers=f"{OUT}/vqa/answers.parquet",
+    params:
+        code=stage_code("vqa_merge"),
+    log:
+        log_path("vqa_merge"),
+    benchmark:
+        benchmark_path("vqa_merge")
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} vqa-merge --shards {input.shards:q} --out {output.answers:q} > {log:q} 2>&1"
