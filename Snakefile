@@ -23,6 +23,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/vqa.smk"
 include: "workflow/rules/corpus.smk"
+include: "workflow/rules/cam.smk"
 
 
 rule all:
@@ -30,3 +31,4 @@ rule all:
     input:
         rules.dataset_report.output,
         rules.corpus.output,
+        rules.train_ritc.output,

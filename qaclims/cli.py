@@ -17,6 +17,8 @@ STAGES = {
     "vqa": "qaclims.stages.vqa",
     "vqa-merge": "qaclims.stages.vqa_merge",
     "corpus": "qaclims.stages.corpus",
+    "train-cam": "qaclims.stages.train_cam",
+    "train-ritc": "qaclims.stages.train_ritc",
 }
 
 

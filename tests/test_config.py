@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_empty_config_gets_every_default():
     config = validate_config({})
     assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
-                           "demo_models", "vqa", "clip", "corpus"}
+                           "demo_models", "vqa", "clip", "corpus", "cam", "ritc"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
     assert config["output_dir"] == "results"
     dataset = config["dataset"]
@@ -46,6 +46,16 @@ def test_empty_config_gets_every_default():
     assert corpus["prompt"] == "a photo of {}." and corpus["label_weight"] == 0.5
     assert corpus["synonyms"] == {"dining table": ["table"], "tv monitor": ["monitor", "tv"],
                                   "potted plant": ["plant"]}
+    # The reference's training recipes (method.md sections 3, 4 and 9).
+    baseline = config["cam"]["baseline"]
+    assert config["cam"]["backbone"] == "resnet50"
+    assert (baseline["epochs"], baseline["batch_size"], baseline["lr"], baseline["weight_decay"]) == (5, 16, 0.1, 1e-4)
+    ritc = config["ritc"]
+    assert (ritc["epochs"], ritc["batch_size"], ritc["lr"], ritc["head_lr_multiplier"]) == (15, 8, 3.5e-4, 10)
+    assert (ritc["momentum"], ritc["weight_decay"], ritc["crop_size"], ritc["resize_long"]) == (1e-4, 1e-4, 512, [320, 640])
+    assert (ritc["alpha"], ritc["temperature"], ritc["clip_input_size"], ritc["mask_prompt_depth"]) == (0.1, 0.7, 224, 3)
+    assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
+    assert ritc["clip_normalization"] == "imagenet" and ritc["ovseg_checkpoint"] is None
 
 
 def test_validate_config_fills_siblings_and_does_not_touch_its_input():

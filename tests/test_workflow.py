@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
     "report": {"montage_images": 4},
+    "cam": {"baseline": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96]}},
+    "ritc": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96], "log_every": 1},
 }
 
 
@@ -111,7 +114,8 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
-DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "vqa_merge", "corpus", "all"}
+AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"}
+DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
 
 
 @pytest.mark.parametrize(
@@ -120,9 +124,11 @@ DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "vqa_merge", "corpus", "a
         ({"report": {"montage_images": 2}}, {"dataset_report", "all"}),
         ({"demo": {"seed": 7}}, {"demo_data"} | DATASET_AND_AFTER),
         ({"dataset": {"decode_images": False}}, DATASET_AND_AFTER),
-        ({"vqa": {"num_beams": 2}}, {"vqa", "vqa_merge", "corpus", "all"}),
-        ({"corpus": {"label_weight": 0.3}}, {"corpus", "all"}),
-        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "all"}),
+        ({"vqa": {"num_beams": 2}}, {"vqa"} | AFTER_VQA),
+        ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc", "all"}),
+        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc", "all"}),
+        ({"ritc": {"temperature": 0.5}}, {"train_ritc", "all"}),
+        ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"}),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -138,8 +144,10 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
         ("qaclims/viz.py", {"dataset_report", "all"}),
         ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
         ("qaclims/data/voc.py", DATASET_AND_AFTER),
-        ("qaclims/text/cleanup.py", {"corpus", "all"}),
-        ("qaclims/vqa/answering.py", {"vqa", "vqa_merge", "corpus", "all"}),
+        ("qaclims/text/cleanup.py", {"corpus", "train_ritc", "all"}),
+        ("qaclims/vqa/answering.py", {"vqa"} | AFTER_VQA),
+        ("qaclims/losses.py", {"train_ritc", "all"}),
+        ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"}),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -170,6 +178,19 @@ def test_vqa_and_corpus_outputs_cover_every_labelled_pair(finished_run):
     assert (results / "corpus/text_features.safetensors").stat().st_size > 0
 
 
+def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    for name in ("baseline", "ritc"):
+        weights = torch.load(results / f"cam/{name}.pt", weights_only=True)
+        assert weights["classes"] == yaml.safe_load((REPO / "config.yaml").read_text())["dataset"]["classes"]
+        assert weights["state_dict"]["classifier.weight"].shape[:2] == (5, 512)
+    log = (results / "logs/train_ritc.log").read_text()
+    curve = re.findall(r"step (\d+)/(\d+) foreground=\S+ background=\S+ area=\S+ total=(\S+) .* s/step", log)
+    assert len(curve) == int(curve[-1][1]) >= 2  # one line per step with log_every 1
+    assert not list((results / "checkpoints").glob("*/*/last.pt"))
+
+
 def test_a_lost_shard_is_redone_alone(finished_run):
     # A run killed during shard 1 has shard 0, and nothing of shard 1 or of what follows it.
     checkout, workdir, tiny = finished_run
@@ -183,7 +204,7 @@ def test_a_lost_shard_is_redone_alone(finished_run):
     finally:
         for path, content in zip(lost, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "all": 1})
+    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "all": 1})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
 

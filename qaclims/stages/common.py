@@ -16,3 +16,4 @@ def resolve_config(args: argparse.Namespace) -> None:
     """Replace the raw ``--config`` sources by the merged, validated config."""
     if isinstance(getattr(args, "config", None), list):
         args.config = load_config(args.config)
+

@@ -61,3 +61,11 @@ def dataset_inputs(wildcards):
 def demo_model_input(section, model):
     """The demo model folder a rule reads when config section ``section`` uses the demo model."""
     return [DEMO_MODELS[model]] if config[section]["model"] == "demo" else []
+
+
+def training_launcher(gpus):
+    """The stage command for a training job: torchrun with one process per GPU when there are several."""
+    if gpus <= 1:
+        return QACLIMS
+    return (f"PYTHONPATH={shlex.quote(workflow.basedir)} {PYTHON} -m torch.distributed.run --standalone"
+            f" --nproc_per_node={gpus} -m qaclims")

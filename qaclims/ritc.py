@@ -1,0 +1,112 @@
+"""QA-CLIMS's region image-text contrastive objective for one batch, vectorised over pairs.
+
+For every positive (image, class) pair the CAM-masked foreground image is pulled towards the
+pair's foreground text and pushed from its background texts; the background image the other
+way round. An area term keeps the CAMs from covering everything.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+from qaclims.device import autocast
+from qaclims.errors import QaclimsError
+from qaclims.losses import area_loss, background_region_contrastive_loss, foreground_region_contrastive_loss
+from qaclims.models.mask_clip import foreground_adaptive_threshold
+from qaclims.train.data import IMAGENET_MEAN, IMAGENET_STD
+
+
+@dataclass
+class PairTexts:
+    """Text features of the training pairs, looked up by (training sample, class)."""
+
+    pair_of: torch.Tensor  # [N, C] long: corpus row of (sample, class), -1 where the class is absent
+    foreground: torch.Tensor  # [P, D] t_fg of each corpus row
+    background_rows: torch.Tensor  # [P, M] long rows into text_features, padded with 0
+    background_valid: torch.Tensor  # [P, M] bool
+    text_features: torch.Tensor  # [T, D]
+
+    def to(self, device: torch.device) -> "PairTexts":
+        return PairTexts(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
+
+
+def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_ids: list[str],
+               labels: np.ndarray) -> PairTexts:
+    """Index the corpus by training sample; every labelled (sample, class) must have a corpus row."""
+    sample_of = {image_id: sample for sample, image_id in enumerate(image_ids)}
+    pair_of = np.full(labels.shape, -1, dtype=np.int64)
+    in_training = corpus["image_id"].map(sample_of)
+    known = in_training.notna().to_numpy()
+    pair_of[in_training[known].astype(int).to_numpy(), corpus["class_index"].to_numpy()[known]] = np.flatnonzero(known)
+    missing = np.argwhere((labels > 0) & (pair_of < 0))
+    if len(missing):
+        sample, class_index = missing[0]
+        raise QaclimsError(
+            f"{len(missing)} labelled (image, class) pairs have no corpus entry, first: "
+            f"({image_ids[sample]}, class {class_index}); run the vqa and corpus stages on the training split"
+        )
+    widest = max(1, int(corpus["background_rows"].map(len).max()) if len(corpus) else 1)
+    rows = np.zeros((len(corpus), widest), dtype=np.int64)
+    valid = np.zeros((len(corpus), widest), dtype=bool)
+    for row, background in enumerate(corpus["background_rows"]):
+        rows[row, :len(background)] = background
+        valid[row, :len(background)] = True
+    return PairTexts(torch.from_numpy(pair_of), features["pair_foreground"].float(), torch.from_numpy(rows),
+                     torch.from_numpy(valid), features["text_features"].float())
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    alpha: float
+    temperature: float
+    foreground_weight: float
+    background_weight: float
+    area_weight: float
+    clip_input_size: int
+    clip_normalization: str  # "imagenet" (the reference) or "clip"
+    precision: str
+
+
+def clip_pixels(images: torch.Tensor, normalization: str) -> torch.Tensor:
+    """The reference feeds CLIP the ImageNet-normalised image; optionally use CLIP's statistics."""
+    if normalization == "imagenet":
+        return images
+    shape = (1, 3, 1, 1)
+    raw = images * images.new_tensor(IMAGENET_STD).view(shape) + images.new_tensor(IMAGENET_MEAN).view(shape)
+    return (raw - images.new_tensor(OPENAI_DATASET_MEAN).view(shape)) / images.new_tensor(OPENAI_DATASET_STD).view(shape)
+
+
+def ritc_losses(cams: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, samples: torch.Tensor,
+                clip, texts: PairTexts, settings: ObjectiveSettings) -> dict[str, torch.Tensor]:
+    """Named losses of one batch: sigmoid CAMs [B, C, h, w], images [B, 3, H, W], labels [B, C]."""
+    size = (settings.clip_input_size, settings.clip_input_size)
+    cams_resized = F.interpolate(cams, size=size, mode="bilinear", align_corners=True)
+    pixels = clip_pixels(F.interpolate(images, size=size, mode="bilinear", align_corners=True),
+                         settings.clip_normalization)
+    batch_index, class_index = torch.nonzero(labels > 0, as_tuple=True)
+    pair_cams = cams_resized[batch_index, class_index].unsqueeze(1)  # [P, 1, S, S]
+    masks = foreground_adaptive_threshold(pair_cams, settings.alpha)
+    pair_pixels = pixels[batch_index]
+    regions = torch.cat([pair_cams * pair_pixels, (1 - pair_cams) * pair_pixels])
+    with autocast(images.device, settings.precision):
+        region_features = clip.encode_image(regions, torch.cat([masks, 1 - masks])).float()
+    foreground_features, background_features = region_features.chunk(2)
+
+    rows = texts.pair_of[samples.to(texts.pair_of.device)[batch_index], class_index]
+    foreground_text = texts.foreground[rows]
+    background_text = texts.text_features[texts.background_rows[rows]]
+    background_valid = texts.background_valid[rows]
+    losses = {
+        "foreground": foreground_region_contrastive_loss(
+            foreground_features, foreground_text, background_text, background_valid, settings.temperature),
+        "background": background_region_contrastive_loss(
+            background_features, foreground_text, background_text, background_valid, settings.temperature),
+        "area": area_loss(cams),
+    }
+    losses["total"] = (settings.foreground_weight * losses["foreground"]
+                       + settings.background_weight * losses["background"] + settings.area_weight * losses["area"])
+    return losses

@@ -1,0 +1,67 @@
+"""What the CAM training stages share: arguments, data and loop set-up, checkpoint key, weights file."""
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import qaclims
+from qaclims.atomic import atomic_path
+from qaclims.provenance import code_hash
+from qaclims.train.data import Augmentation, ClassificationDataset
+from qaclims.train.distributed import Processes, start_processes
+from qaclims.train.loop import LoopSettings, labelled_images, steps_per_epoch
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", required=True, help="dataset index parquet")
+    parser.add_argument("--out", required=True, help="weights file to write")
+    parser.add_argument("--checkpoint-dir", required=True,
+                        help="folder for resumable checkpoints, one subfolder per config and code version")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load data")
+
+
+@dataclass
+class TrainingSetup:
+    dataset: ClassificationDataset
+    loop: LoopSettings
+    processes: Processes
+    max_steps: int
+    checkpoint_key: str
+    image_ids: list[str]
+
+
+def training_setup(args: argparse.Namespace, index, recipe: dict, seed: int, stage_module: str) -> TrainingSetup:
+    frame, labels = labelled_images(index, recipe["split"])
+    augmentation = Augmentation(recipe["crop_size"], tuple(recipe["resize_long"]), flip=True)
+    dataset = ClassificationDataset(list(frame["image_path"]), labels, augmentation, seed)
+    loop = LoopSettings(recipe["epochs"], recipe["batch_size"], seed, recipe["checkpoint_every"],
+                        recipe["log_every"], workers=args.threads - 1)
+    max_steps = steps_per_epoch(len(dataset), recipe["batch_size"]) * recipe["epochs"]
+    return TrainingSetup(dataset, loop, start_processes(args.config["device"]), max_steps,
+                         checkpoint_key(args.config, stage_module), list(frame["image_id"]))
+
+
+def code_version(stage_module: str) -> str:
+    return code_hash([stage_module], Path(qaclims.__file__).resolve().parents[1])
+
+
+def checkpoint_key(config: dict, stage_module: str) -> str:
+    """Checkpoints resume only under the same config and the same stage code."""
+    text = json.dumps(config, sort_keys=True) + code_version(stage_module)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_weights(path: str, model: torch.nn.Module, classes: list[str], config: dict, stage_module: str) -> None:
+    """The state dict with the classes, config and code version that produced it."""
+    payload = {"state_dict": model.state_dict(), "classes": list(classes),
+               "config": json.dumps(config, sort_keys=True), "code_version": code_version(stage_module)}
+    with atomic_path(path) as partial:
+        torch.save(payload, partial)
+
+
+def load_weights(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)

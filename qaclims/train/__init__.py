@@ -1,0 +1,1 @@
+"""Training machinery shared by the CAM, IRNet and segmentation stages."""

@@ -1,0 +1,40 @@
+"""Training checkpoints that a killed job resumes from, in a folder Snakemake does not own."""
+
+import os
+import shutil
+
+import torch
+
+from qaclims.atomic import atomic_path
+
+LAST = "last.pt"
+
+
+def save_checkpoint(directory: str, key: str, step: int, model, optimizer, scheduler) -> None:
+    state = {"key": key, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict()}
+    with atomic_path(os.path.join(directory, LAST)) as partial:
+        torch.save(state, partial)
+
+
+def load_checkpoint(directory: str, key: str, model, optimizer, scheduler) -> int:
+    """Restore the last checkpoint written under ``key``; return the step to continue from (0 if none).
+
+    A checkpoint of another config or code version (another key) is ignored, not resumed.
+    """
+    path = os.path.join(directory, LAST)
+    if not os.path.isfile(path):
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("key") != key:
+        print(f"ignoring checkpoint {path}: it belongs to another config or code version")
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    print(f"resuming from {path} at step {state['step']}")
+    return int(state["step"])
+
+
+def remove_checkpoints(directory: str) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

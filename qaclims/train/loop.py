@@ -1,0 +1,86 @@
+"""The training loop: deterministic batches, checkpoints, resume, and a loss curve in the log."""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from qaclims.errors import QaclimsError
+from qaclims.train.checkpoint import load_checkpoint, remove_checkpoints, save_checkpoint
+from qaclims.train.data import ClassificationDataset, epoch_batches
+from qaclims.train.distributed import Processes
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    epochs: int
+    batch_size: int  # global: split over the processes
+    seed: int
+    checkpoint_every: int
+    log_every: int
+    workers: int
+
+
+def steps_per_epoch(num_samples: int, batch_size: int) -> int:
+    steps = num_samples // batch_size
+    if steps == 0:
+        raise QaclimsError(f"the batch size {batch_size} is larger than the {num_samples} training images")
+    return steps
+
+
+def run_training(model: torch.nn.Module, dataset: ClassificationDataset,
+                 loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
+                 optimizer, scheduler, settings: LoopSettings, processes: Processes,
+                 checkpoint_dir: str, checkpoint_key: str) -> None:
+    """Train until ``epochs`` are done, resuming from the last checkpoint under ``checkpoint_key``.
+
+    ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
+    """
+    per_epoch = steps_per_epoch(len(dataset), settings.batch_size)
+    max_steps = per_epoch * settings.epochs
+    step = load_checkpoint(checkpoint_dir, checkpoint_key, unwrap(model), optimizer, scheduler)
+    started, timed_steps = time.perf_counter(), 0
+    while step < max_steps:
+        epoch, first = divmod(step, per_epoch)
+        dataset.epoch = epoch
+        # Each process takes its share of every global batch.
+        batches = [batch[processes.rank::processes.world_size]
+                   for batch in epoch_batches(len(dataset), settings.batch_size, settings.seed, epoch)[first:]]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=settings.workers)
+        for images, labels, samples in loader:
+            losses = loss_step(images.to(processes.device), labels.to(processes.device), samples)
+            total = losses["total"]
+            if not math.isfinite(total.item()):
+                raise QaclimsError(
+                    f"the loss became {total.item()} at step {step + 1}; training stopped. The last good "
+                    f"checkpoint is in {checkpoint_dir}; lower the learning rate or check the inputs"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            timed_steps += 1
+            if processes.is_main and (step % settings.log_every == 0 or step == max_steps):
+                seconds = (time.perf_counter() - started) / timed_steps
+                named = " ".join(f"{name}={value.item():.4f}" for name, value in losses.items())
+                print(f"epoch {epoch + 1}/{settings.epochs} step {step}/{max_steps} {named} "
+                      f"lr={scheduler.get_last_lr()[0]:.3g} {seconds:.3f} s/step", flush=True)
+            if processes.is_main and step % settings.checkpoint_every == 0 and step < max_steps:
+                save_checkpoint(checkpoint_dir, checkpoint_key, step, unwrap(model), optimizer, scheduler)
+    if processes.is_main:
+        remove_checkpoints(checkpoint_dir)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def labelled_images(index, split: str):
+    """The split's images that carry at least one label, and their [N, C] multi-hot labels."""
+    frame = index.split(split)
+    labels = index.labels(frame)
+    labelled = labels.any(axis=1)
+    return frame[labelled].reset_index(drop=True), labels[labelled]

@@ -1,0 +1,60 @@
+# CAM training: the baseline classifier, then QA-CLIMS's region image-text contrastive training.
+# Checkpoints go to a folder Snakemake does not own, so a killed job resumes instead of restarting.
+
+TRAIN_CAM_LAUNCHER = training_launcher(config["cam"]["baseline"]["gpus"])
+TRAIN_RITC_LAUNCHER = training_launcher(config["ritc"]["gpus"])
+
+
+rule train_cam:
+    input:
+        index=rules.index.output.index,
+    output:
+        weights=f"{OUT}/cam/baseline.pt",
+    params:
+        config=stage_config("cam", "device"),
+        code=stage_code("train_cam"),
+        checkpoints=f"{OUT}/checkpoints/train_cam",
+    log:
+        log_path("train_cam"),
+    benchmark:
+        benchmark_path("train_cam")
+    threads: 4
+    resources:
+        gpu=config["cam"]["baseline"]["gpus"],
+        mem_mb=16000,
+        runtime=600,
+    conda:
+        CONDA_ENV
+    shell:
+        "{TRAIN_CAM_LAUNCHER} train-cam --config {params.config:q} --index {input.index:q} --out {output.weights:q}"
+        " --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule train_ritc:
+    input:
+        index=rules.index.output.index,
+        baseline=rules.train_cam.output.weights,
+        corpus=rules.corpus.output.corpus,
+        features=rules.corpus.output.features,
+        model=demo_model_input("clip", "clip_dir"),
+    output:
+        weights=f"{OUT}/cam/ritc.pt",
+    params:
+        config=stage_config("ritc", "cam", "clip", "device", "precision", "output_dir"),
+        code=stage_code("train_ritc"),
+        checkpoints=f"{OUT}/checkpoints/train_ritc",
+    log:
+        log_path("train_ritc"),
+    benchmark:
+        benchmark_path("train_ritc")
+    threads: 4
+    resources:
+        gpu=config["ritc"]["gpus"],
+        mem_mb=32000,
+        runtime=1440,
+    conda:
+        CONDA_ENV
+    shell:
+        "{TRAIN_RITC_LAUNCHER} train-ritc --config {params.config:q} --index {input.index:q}"
+        " --baseline {input.baseline:q} --corpus {input.corpus:q} --features {input.features:q}"
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
