@@ -182,3 +182,24 @@ def test_torchrun_with_two_processes_trains_like_one_process(small_dataset):
     b = torch.load(base / "ddp.pt", weights_only=True)["state_dict"]
     assert all(torch.allclose(a[key].float(), b[key].float(), atol=1e-4) for key in a)
     assert not torch.equal(a["classifier.weight"], torch.zeros_like(a["classifier.weight"]))
+
+
+def test_backbone_weights_load_from_a_file_and_bad_names_are_explained(tmp_path):
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    from qaclims.errors import QaclimsError
+    from qaclims.models.backbone import output_stride_16_resnet
+
+    torch.manual_seed(5)
+    reference = ResNet(BasicBlock, [1, 1, 1, 1])
+    path = tmp_path / "resnet10.pth"
+    torch.save(reference.state_dict(), path)
+    loaded = output_stride_16_resnet("resnet10", str(path))
+    assert torch.equal(loaded.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    # The last stage keeps stride 1: 64 px in gives 4 px out (stride 16), not 2.
+    features = torch.nn.Sequential(*list(loaded.children())[:-2])(torch.randn(1, 3, 64, 64))
+    assert features.shape[-2:] == (4, 4)
+    with pytest.raises(QaclimsError, match="ResNet50_Weights.IMAGENET1K_V1"):
+        output_stride_16_resnet("resnet50", "ImageNetWeightsThatDoNotExist")
+    with pytest.raises(QaclimsError, match="unknown backbone"):
+        output_stride_16_resnet("vgg16", "none")
