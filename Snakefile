@@ -24,6 +24,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/vqa.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/cam.smk"
+include: "workflow/rules/evaluate_cam.smk"
 
 
 rule all:
@@ -32,3 +33,4 @@ rule all:
         rules.dataset_report.output,
         rules.corpus.output,
         rules.train_ritc.output,
+        expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),

@@ -19,6 +19,8 @@ STAGES = {
     "corpus": "qaclims.stages.corpus",
     "train-cam": "qaclims.stages.train_cam",
     "train-ritc": "qaclims.stages.train_ritc",
+    "make-cam": "qaclims.stages.make_cam",
+    "eval-cam": "qaclims.stages.eval_cam",
 }
 
 

@@ -73,3 +73,51 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     present = denominator > 0
     result[present] = numerator[present] / denominator[present]
     return result
+
+
+class ThresholdSweep:
+    """One confusion matrix per background threshold, from a single pass over each CAM.
+
+    The prediction at threshold t puts a constant background plane t in front of the maps
+    and takes the argmax, so a pixel is its best class exactly when that class's CAM exceeds
+    t (a tie goes to background, the first plane). Each pixel therefore contributes one of
+    two cells, decided by how many thresholds lie below its maximum; cumulative sums over
+    that count give every threshold's matrix at once.
+    """
+
+    def __init__(self, thresholds, num_classes: int, ignore_index: int = IGNORE_INDEX):
+        self.thresholds = np.asarray(sorted(thresholds), dtype=np.float64)
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        cells = num_classes * num_classes
+        self._foreground = np.zeros((len(self.thresholds) + 1, cells), dtype=np.int64)
+        self._background = np.zeros((len(self.thresholds) + 1, cells), dtype=np.int64)
+
+    def update(self, cams: np.ndarray, keys: np.ndarray, ground_truth: np.ndarray) -> None:
+        """cams [K, H, W] in [0, 1] for the classes ``keys`` (0-based), ground truth [H, W]."""
+        valid = ground_truth != self.ignore_index
+        gt = ground_truth[valid].astype(np.int64)
+        if gt.size and (gt.min() < 0 or gt.max() >= self.num_classes):
+            raise ValueError(f"ground truth has values outside 0..{self.num_classes - 1} and {self.ignore_index}")
+        if len(keys):
+            best = cams[:, valid].astype(np.float64)
+            peak, winner = best.max(axis=0), best.argmax(axis=0)
+            label = np.asarray(keys, dtype=np.int64)[winner] + 1
+        else:
+            peak, label = np.zeros(gt.shape), np.zeros(gt.shape, dtype=np.int64)
+        below = np.searchsorted(self.thresholds, peak, side="left")  # thresholds t < peak
+        size = self._foreground.size
+        self._foreground += np.bincount(below * self.num_classes**2 + gt * self.num_classes + label,
+                                        minlength=size).reshape(self._foreground.shape)
+        self._background += np.bincount(below * self.num_classes**2 + gt * self.num_classes,
+                                        minlength=size).reshape(self._background.shape)
+
+    def confusion(self, position: int) -> ConfusionMatrix:
+        """The confusion matrix at ``self.thresholds[position]``."""
+        # Pixels with more than `position` thresholds below their peak are foreground there.
+        cells = self._foreground[position + 1:].sum(axis=0) + self._background[:position + 1].sum(axis=0)
+        matrix = ConfusionMatrix(self.num_classes, self.ignore_index)
+        matrix.matrix = cells.reshape(self.num_classes, self.num_classes)
+        return matrix
+
+    def mean_ious(self) -> np.ndarray:
+        return np.array([self.confusion(position).mean_iou() for position in range(len(self.thresholds))])

@@ -47,3 +47,15 @@ def montage(tiles: Sequence[Image.Image], columns: int, gap: int = 4) -> Image.I
         row, column = divmod(position, columns)
         sheet.paste(tile, (gap + column * (width + gap), gap + row * (height + gap)))
     return sheet
+
+
+def heatmap(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """An [H, W] map in [0, 1] drawn over the image, blue (low) through green to red (high)."""
+    value = np.clip(cam.astype(np.float32), 0, 1)[..., None]
+    colours = np.concatenate([np.clip(2 * value - 1, 0, 1), 1 - np.abs(2 * value - 1), np.clip(1 - 2 * value, 0, 1)], axis=-1)
+    return ((1 - alpha) * image.astype(np.float32) + alpha * 255 * colours).round().astype(np.uint8)
+
+
+def label_picture(label: np.ndarray) -> np.ndarray:
+    """A label map in the VOC colours (background black, ignore light)."""
+    return VOC_PALETTE[label]

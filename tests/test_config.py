@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_empty_config_gets_every_default():
     config = validate_config({})
     assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
-                           "demo_models", "vqa", "clip", "corpus", "cam", "ritc"}
+                           "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
     assert config["output_dir"] == "results"
     dataset = config["dataset"]
@@ -56,6 +56,11 @@ def test_empty_config_gets_every_default():
     assert (ritc["alpha"], ritc["temperature"], ritc["clip_input_size"], ritc["mask_prompt_depth"]) == (0.1, 0.7, 224, 3)
     assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
     assert ritc["clip_normalization"] == "imagenet" and ritc["ovseg_checkpoint"] is None
+    # CAM inference and evaluation as IRNet and QA-CLIMS do them (method.md section 5).
+    assert config["make_cam"]["scales"] == [1.0, 0.5, 1.5, 2.0] and config["make_cam"]["split"] == "train_aug"
+    assert config["make_cam"]["networks"] == ["baseline", "ritc"]
+    assert (config["eval_cam"]["split"], config["eval_cam"]["threshold"]) == ("train", 0.15)
+    assert config["eval_cam"]["sweep"] == {"start": 0.05, "stop": 0.60, "step": 0.01}
 
 
 def test_validate_config_fills_siblings_and_does_not_touch_its_input():

@@ -11,6 +11,9 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -28,6 +31,8 @@ TINY = {
     "report": {"montage_images": 4},
     "cam": {"baseline": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96]}},
     "ritc": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96], "log_every": 1},
+    "make_cam": {"scales": [1.0, 0.5]},
+    "eval_cam": {"overlays": 4},
 }
 
 
@@ -114,7 +119,8 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
-AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"}
+CAMS = {"make_cam", "eval_cam"}
+AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"} | CAMS
 DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
 
 
@@ -125,10 +131,11 @@ DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
         ({"demo": {"seed": 7}}, {"demo_data"} | DATASET_AND_AFTER),
         ({"dataset": {"decode_images": False}}, DATASET_AND_AFTER),
         ({"vqa": {"num_beams": 2}}, {"vqa"} | AFTER_VQA),
-        ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc", "all"}),
-        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc", "all"}),
-        ({"ritc": {"temperature": 0.5}}, {"train_ritc", "all"}),
-        ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"}),
+        ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc", "all"} | CAMS),
+        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc", "all"} | CAMS),
+        ({"ritc": {"temperature": 0.5}}, {"train_ritc", "all"} | CAMS),
+        ({"eval_cam": {"threshold": 0.2}}, {"eval_cam", "all"}),
+        ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"} | CAMS),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -141,13 +148,14 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("qaclims/viz.py", {"dataset_report", "all"}),
+        ("qaclims/viz.py", {"dataset_report", "eval_cam", "all"}),
         ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
         ("qaclims/data/voc.py", DATASET_AND_AFTER),
-        ("qaclims/text/cleanup.py", {"corpus", "train_ritc", "all"}),
+        ("qaclims/text/cleanup.py", {"corpus", "train_ritc", "all"} | CAMS),
         ("qaclims/vqa/answering.py", {"vqa"} | AFTER_VQA),
-        ("qaclims/losses.py", {"train_ritc", "all"}),
-        ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"}),
+        ("qaclims/losses.py", {"train_ritc", "all"} | CAMS),
+        ("qaclims/cam_inference.py", CAMS | {"all"}),
+        ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"} | CAMS),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -204,8 +212,48 @@ def test_a_lost_shard_is_redone_alone(finished_run):
     finally:
         for path, content in zip(lost, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "all": 1})
+    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
+                                            "eval_cam": 1, "all": 1})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
+
+
+def test_cam_evaluation_of_both_networks(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    index = pd.read_parquet(results / "data/index.parquet")
+    for network in ("baseline", "ritc"):
+        summary = json.loads((results / f"eval/{network}/cam.json").read_text())
+        assert summary["images"] == int(index["split_train"].sum()) and summary["split"] == "train"
+        sweep = pd.read_csv(results / f"eval/{network}/cam_sweep.csv")
+        assert sweep["threshold"].iloc[0] == pytest.approx(0.05) and sweep["threshold"].iloc[-1] == pytest.approx(0.60)
+        assert summary["best_miou"] == pytest.approx(sweep["miou"].max())
+        assert summary["miou"] == pytest.approx(sweep.loc[np.isclose(sweep["threshold"], 0.15), "miou"].item())
+        per_class = pd.read_csv(results / f"eval/{network}/cam_per_class.csv")
+        assert per_class["class"].tolist()[0] == "background" and len(per_class) == 6
+        assert len(list((results / f"eval/{network}/cam_overlays").glob("*.png"))) == 4
+        maps = sorted((results / f"cam/{network}/maps").glob("shard-*/*.npz"))
+        assert len(maps) == int(index["split_train_aug"].sum())
+
+
+def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
+    checkout, workdir, tiny = finished_run
+    results = workdir / "results"
+    shard = results / "cam/ritc/maps/shard-1"
+    moved = results / "moved-shard"
+    evaluation = [results / "eval/ritc/cam.json", results / "eval/ritc/cam_per_class.csv", results / "eval/ritc/cam_sweep.csv"]
+    kept = [path.read_bytes() for path in evaluation]
+    shard.rename(moved)
+    for path in evaluation:
+        path.unlink()
+    try:
+        result = snakemake(checkout, workdir, "--configfile", tiny, "--dry-run")
+    finally:
+        moved.rename(shard)
+        for path, content in zip(evaluation, kept):
+            path.write_bytes(content)
+    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "all": 1})
+    remade = re.findall(r"^\s*output: (\S+)$", result.stdout.split("rule make_cam:")[1], flags=re.MULTILINE)[0]
+    assert remade == "results/cam/ritc/maps/shard-1"
 
 
 def test_a_wrong_config_key_fails_before_any_job(tmp_path):

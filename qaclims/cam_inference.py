@@ -1,0 +1,73 @@
+"""Multi-scale, flip-augmented class activation maps, as IRNet and QA-CLIMS make them.
+
+Per scale, the image and its mirror go through the network together; the ReLU of the CAM
+logits of the mirror is flipped back and added. Two maps are kept per image: a stride-4
+one for the random walk and a full-resolution one, each summed over scales, restricted to
+the image's labelled classes and divided by its own maximum.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from qaclims.atomic import atomic_path
+from qaclims.train.data import IMAGENET_MEAN, IMAGENET_STD
+
+NETWORK_STRIDE = 16
+STRIDED_STRIDE = 4
+
+
+def scaled_inputs(image: Image.Image, scales: list[float]) -> list[torch.Tensor]:
+    """ImageNet-normalised [3, h, w] tensors of the image at each scale (bicubic, as the reference)."""
+    inputs = []
+    for scale in scales:
+        size = (round(image.width * scale), round(image.height * scale))
+        resized = image if scale == 1 else image.resize(size, Image.Resampling.BICUBIC)
+        pixels = (np.asarray(resized, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        inputs.append(torch.from_numpy(pixels.transpose(2, 0, 1).copy()))
+    return inputs
+
+
+@dataclass
+class ImageCams:
+    keys: np.ndarray  # [K] 0-based class indices of the image's labels
+    high_res: torch.Tensor  # [K, H, W]
+    strided: torch.Tensor  # [K, ceil(H/4), ceil(W/4)]
+
+
+def normalise_by_max(cams: torch.Tensor) -> torch.Tensor:
+    return cams / (cams.amax(dim=(1, 2), keepdim=True) + 1e-5)
+
+
+@torch.no_grad()
+def multiscale_cams(cam_logits, inputs: list[torch.Tensor], height: int, width: int,
+                    keys: np.ndarray, device: torch.device) -> ImageCams:
+    """CAMs of one image from its scaled inputs; ``cam_logits`` maps [B, 3, h, w] to [B, C, h', w']."""
+    strided_size = (math.ceil(height / STRIDED_STRIDE), math.ceil(width / STRIDED_STRIDE))
+    padded_size = (math.ceil(height / NETWORK_STRIDE) * NETWORK_STRIDE, math.ceil(width / NETWORK_STRIDE) * NETWORK_STRIDE)
+    keys_on_device = torch.as_tensor(keys, device=device)
+    strided = high_res = 0
+    for scaled in inputs:
+        pair = torch.stack([scaled, scaled.flip(-1)]).to(device)
+        activation = F.relu(cam_logits(pair)[:, keys_on_device].float())
+        combined = (activation[0] + activation[1].flip(-1)).unsqueeze(0)
+        strided = strided + F.interpolate(combined, strided_size, mode="bilinear", align_corners=False)[0]
+        high_res = high_res + F.interpolate(combined, padded_size, mode="bilinear", align_corners=False)[0]
+    high_res = high_res[:, :height, :width]
+    return ImageCams(keys, normalise_by_max(high_res).cpu(), normalise_by_max(strided).cpu())
+
+
+def save_cams(path: str, cams: ImageCams) -> None:
+    with atomic_path(path) as partial:
+        with open(partial, "wb") as handle:
+            np.savez(handle, keys=cams.keys.astype(np.int64), high_res=cams.high_res.numpy().astype(np.float16),
+                     strided=cams.strided.numpy().astype(np.float16))
+
+
+def load_cams(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in ("keys", "high_res", "strided")}

@@ -1,0 +1,64 @@
+"""Multi-scale CAMs of one shard of the images, one npz file per image."""
+
+import os
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qaclims.cam_inference import multiscale_cams, save_cams, scaled_inputs
+from qaclims.data.images import load_rgb
+from qaclims.data.index import read_index
+from qaclims.device import resolve_device
+from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
+from qaclims.sharding import shard_items
+from qaclims.stages.common import add_config_argument
+from qaclims.stages.training import load_weights
+from qaclims.atomic import atomic_directory
+
+DESCRIPTION = "multi-scale, flipped CAMs of a trained CAM network for one shard of the images"
+NETWORKS = {"baseline": BaselineCAMNetwork, "ritc": QACLIMSNetwork}
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser, "reads make_cam.*, cam.backbone, device")
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--weights", required=True, help="cam/baseline.pt or cam/ritc.pt")
+    parser.add_argument("--network", required=True, choices=sorted(NETWORKS))
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--out", required=True, help="folder that receives {image_id}.npz for the shard")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+
+
+class ScaledImages(torch.utils.data.Dataset):
+    def __init__(self, paths: list[str], scales: list[float]):
+        self.paths, self.scales = paths, scales
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int):
+        image = load_rgb(self.paths[position])
+        return position, image.height, image.width, scaled_inputs(image, self.scales)
+
+
+def run(args) -> None:
+    config, settings = args.config, args.config["make_cam"]
+    index = read_index(args.index)
+    frame = shard_items(index.split(settings["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    labels = index.labels(frame)
+    device = resolve_device(config["device"])
+    weights = load_weights(args.weights)
+    network = NETWORKS[args.network](config["cam"]["backbone"], len(index.classes))
+    network.load_state_dict(weights["state_dict"], strict=True)
+    network = network.to(device).eval()
+    # Workers decode and rescale the next images while the network runs on this one.
+    loader = torch.utils.data.DataLoader(ScaledImages(list(frame["image_path"]), settings["scales"]),
+                                         batch_size=None, num_workers=max(0, args.threads - 1))
+    image_ids = frame["image_id"].to_numpy()
+    with atomic_directory(args.out) as staging:
+        for position, height, width, inputs in tqdm(loader, total=len(frame), unit="img", desc=f"make_cam {args.network}"):
+            cams = multiscale_cams(network.cam_logits, inputs, height, width, np.flatnonzero(labels[position]), device)
+            save_cams(os.path.join(staging, f"{image_ids[position]}.npz"), cams)
+    print(f"wrote CAMs of {len(frame)} images to {args.out}")

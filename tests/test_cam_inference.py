@@ -1,0 +1,156 @@
+"""Multi-scale CAMs with flips, the threshold sweep, and the CAM evaluation's checks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from qaclims.cam_inference import ImageCams, load_cams, multiscale_cams, save_cams, scaled_inputs
+from qaclims.cli import main
+from qaclims.data.demo import write_demo_dataset
+from qaclims.data.index import read_index
+from qaclims.data.labels import read_label_png, write_label_png
+from qaclims.errors import DatasetError
+from qaclims.metrics import ConfusionMatrix, ThresholdSweep
+from qaclims.stages.eval_cam import cam_files, checked_cams, checked_ground_truth
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
+IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+
+def direct_prediction(cams, keys, threshold):
+    """argmax over [threshold plane, cams...] mapped to class ids, written out plainly."""
+    height, width = cams.shape[1:]
+    prediction = np.zeros((height, width), dtype=np.int64)
+    for y in range(height):
+        for x in range(width):
+            best, label = threshold, 0
+            for cam, key in zip(cams[:, y, x], keys):
+                if cam > best:
+                    best, label = cam, key + 1
+            prediction[y, x] = label
+    return prediction
+
+
+def test_sweep_on_a_hand_made_image():
+    # One class (key 1 -> label 2) over a 1x4 image; ground truth [0, 2, 2, 255].
+    cams = np.array([[[0.1, 0.3, 0.6, 0.9]]])
+    gt = np.array([[0, 2, 2, 255]])
+    sweep = ThresholdSweep([0.2, 0.5], num_classes=3)
+    sweep.update(cams, np.array([1]), gt)
+    # t=0.2: predictions [0, 2, 2, -]: all three valid pixels right.
+    assert sweep.confusion(0).matrix.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 2]]
+    # t=0.5: predictions [0, 0, 2, -]: one class-2 pixel lost to background.
+    assert sweep.confusion(1).matrix.tolist() == [[1, 0, 0], [0, 0, 0], [1, 0, 1]]
+    assert sweep.mean_ious() == pytest.approx([1.0, (1 / 2 + 1 / 2) / 2])
+
+
+def test_sweep_equals_a_direct_computation_for_every_threshold_including_ties():
+    rng = np.random.default_rng(4)
+    thresholds = [0.1, 0.2, 0.3, 0.5]
+    sweep = ThresholdSweep(thresholds, num_classes=4)
+    direct = [ConfusionMatrix(4) for _ in thresholds]
+    for _ in range(3):
+        keys = np.sort(rng.choice(3, size=2, replace=False))
+        cams = rng.choice([0.0, 0.1, 0.2, 0.3, 0.45, 0.5, 0.8], size=(2, 5, 6))  # values on the thresholds: ties
+        gt = rng.integers(0, 4, size=(5, 6))
+        gt[0, :2] = 255
+        sweep.update(cams, keys, gt)
+        for matrix, threshold in zip(direct, thresholds):
+            matrix.update(direct_prediction(cams, keys, threshold), gt)
+    for position, matrix in enumerate(direct):
+        assert np.array_equal(sweep.confusion(position).matrix, matrix.matrix)
+
+
+class ReturnsItsInput(torch.nn.Module):
+    """A 'network' whose CAM logits are its input channels, at full resolution."""
+
+    def forward(self, images):
+        return images
+
+
+def test_a_network_that_returns_its_input_gives_its_input_map_with_flips_undone():
+    height, width = 32, 48  # multiples of 16: no padding to crop
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, : width // 4, 0] = 255  # a bright red strip on the left only
+    pixels[height // 2:, :, 1] = 200
+    image = Image.fromarray(pixels)
+    cams = multiscale_cams(ReturnsItsInput(), scaled_inputs(image, [1.0]), height, width, np.array([0, 1]),
+                           torch.device("cpu"))
+    normalised = (pixels / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    expected = np.maximum(normalised.transpose(2, 0, 1)[:2], 0) * 2  # the image and its un-flipped mirror
+    expected /= expected.max(axis=(1, 2), keepdims=True) + 1e-5
+    assert torch.allclose(cams.high_res, torch.from_numpy(expected).float(), atol=1e-5)
+    # Were the mirror not flipped back, the red strip would also show on the right.
+    assert cams.high_res[0, :, -1].max() == 0
+    strided = F.interpolate(torch.from_numpy(expected).float()[None], (8, 12), mode="bilinear", align_corners=False)[0]
+    assert torch.allclose(cams.strided, strided / (strided.amax(dim=(1, 2), keepdim=True) + 1e-5), atol=1e-5)
+
+
+def test_scales_are_summed_at_the_image_size_and_cropped():
+    height, width = 40, 56  # not multiples of 16: padded to 48 x 64, then cropped
+    pixels = np.full((height, width, 3), 128, dtype=np.uint8)
+    pixels[:, :20, 0] = 255
+    image = Image.fromarray(pixels)
+    one = multiscale_cams(ReturnsItsInput(), scaled_inputs(image, [1.0]), height, width, np.array([0]), torch.device("cpu"))
+    two = multiscale_cams(ReturnsItsInput(), scaled_inputs(image, [1.0, 2.0]), height, width, np.array([0]),
+                          torch.device("cpu"))
+    assert one.high_res.shape == two.high_res.shape == (1, height, width)
+    assert one.strided.shape == (1, 10, 14)
+    # The doubled image, resized back, is the same map up to resampling: the sum keeps its shape.
+    assert torch.allclose(one.high_res, two.high_res, atol=0.05)
+    assert scaled_inputs(image, [0.5])[0].shape == (3, 20, 28)
+
+
+def test_cams_round_trip_as_float16_npz_without_pickles(tmp_path):
+    cams = ImageCams(np.array([2, 5]), torch.rand(2, 6, 7), torch.rand(2, 2, 2))
+    save_cams(str(tmp_path / "x.npz"), cams)
+    loaded = load_cams(str(tmp_path / "x.npz"))
+    assert loaded["keys"].tolist() == [2, 5] and loaded["high_res"].dtype == np.float16
+    assert np.allclose(loaded["high_res"], cams.high_res.numpy(), atol=1e-3)
+
+
+def test_bad_inputs_name_what_is_wrong(tmp_path):
+    save_cams(str(tmp_path / "a.npz"), ImageCams(np.array([0]), torch.rand(1, 4, 4), torch.rand(1, 1, 1)))
+    with pytest.raises(DatasetError, match=r"2 images .* first: \['b', 'c'\]"):
+        cam_files([str(tmp_path)], ["a", "b", "c"])
+    with pytest.raises(DatasetError, match=r"a\.npz has classes \[0\] but the image is labelled \[1\]"):
+        checked_cams(str(tmp_path / "a.npz"), np.array([0, 1]))
+    mask = np.zeros((4, 4), dtype=np.uint8)
+    mask[0, 0] = 7
+    write_label_png(str(tmp_path / "gt.png"), mask)
+    with pytest.raises(DatasetError, match=r"gt\.png has values \[7\] outside 0\.\.3 and 255"):
+        checked_ground_truth(str(tmp_path / "gt.png"), num_classes=3)
+
+
+def test_eval_cam_stage_against_a_direct_computation(tmp_path):
+    classes = ["cat", "dog"]
+    write_demo_dataset(str(tmp_path / "VOC2012"), classes, seed=1, num_train=4, num_train_extra=0, num_val=1,
+                       min_size=32, max_size=40, max_objects=2, jpeg_quality=90)
+    index = tmp_path / "index.parquet"
+    dataset = {"kind": "voc12", "root": str(tmp_path / "VOC2012"), "classes": classes}
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
+    dataset_index = read_index(str(index))
+    frame = dataset_index.split("train")
+    rng = np.random.default_rng(0)
+    direct = ConfusionMatrix(3)
+    for row, labels in zip(frame.itertuples(), dataset_index.labels(frame)):
+        keys = np.flatnonzero(labels)
+        cams = torch.from_numpy(rng.random((len(keys), row.height, row.width)).astype(np.float32))
+        save_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"), ImageCams(keys, cams, cams[:, ::4, ::4]))
+        stored = load_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"))["high_res"].astype(np.float64)
+        direct.update(direct_prediction(stored, keys, 0.3), read_label_png(row.mask_path))
+    config = {"eval_cam": {"threshold": 0.3, "overlays": 2, "sweep": {"start": 0.1, "stop": 0.5, "step": 0.1}}}
+    outputs = {name: str(tmp_path / "eval" / name) for name in ("cam.json", "per_class.csv", "sweep.csv", "overlays")}
+    assert main(["eval-cam", "--config", json.dumps(config), "--index", str(index), "--cams", str(tmp_path / "cams"),
+                 "--summary", outputs["cam.json"], "--per-class", outputs["per_class.csv"],
+                 "--sweep", outputs["sweep.csv"], "--overlays", outputs["overlays"]]) == 0
+    summary = json.loads(open(outputs["cam.json"]).read())
+    assert summary["miou"] == pytest.approx(direct.mean_iou())
+    assert summary["threshold"] == pytest.approx(0.3) and summary["images"] == 4
+    assert "tuned on the evaluation labels" in summary["note"]
+    assert len(open(outputs["sweep.csv"]).read().splitlines()) == 1 + 5
+    assert len(list((tmp_path / "eval" / "overlays").glob("*.png"))) == 2

@@ -1,0 +1,63 @@
+# CAMs of each trained network (baseline and QA-CLIMS), in shards, and their seed evaluation.
+
+
+rule make_cam:
+    input:
+        index=rules.index.output.index,
+        weights=f"{OUT}/cam/{{network}}.pt",
+    output:
+        cams=directory(f"{OUT}/cam/{{network}}/maps/shard-{{shard}}"),
+    wildcard_constraints:
+        network="baseline|ritc",
+        shard=r"\d+",
+    params:
+        config=stage_config("make_cam", "cam.backbone", "device"),
+        code=stage_code("make_cam"),
+        shards=config["make_cam"]["shards"],
+    log:
+        f"{OUT}/logs/make_cam/{{network}}-shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/make_cam/{{network}}-shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=360,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        " --network {wildcards.network} --shard {wildcards.shard} --num-shards {params.shards}"
+        " --out {output.cams:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule eval_cam:
+    input:
+        index=rules.index.output.index,
+        cams=expand(f"{OUT}/cam/{{{{network}}}}/maps/shard-{{shard}}", shard=range(config["make_cam"]["shards"])),
+    output:
+        summary=report(f"{OUT}/eval/{{network}}/cam.json", caption="../report/eval_cam.rst", category="CAM seeds",
+                       labels={"network": "{network}", "file": "summary"}),
+        per_class=report(f"{OUT}/eval/{{network}}/cam_per_class.csv", caption="../report/eval_cam.rst",
+                         category="CAM seeds", labels={"network": "{network}", "file": "per class"}),
+        sweep=report(f"{OUT}/eval/{{network}}/cam_sweep.csv", caption="../report/eval_cam.rst",
+                     category="CAM seeds", labels={"network": "{network}", "file": "threshold sweep"}),
+        overlays=directory(f"{OUT}/eval/{{network}}/cam_overlays"),
+    wildcard_constraints:
+        network="baseline|ritc",
+    params:
+        config=stage_config("eval_cam"),
+        code=stage_code("eval_cam"),
+    log:
+        f"{OUT}/logs/eval_cam/{{network}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/eval_cam/{{network}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} eval-cam --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        " --summary {output.summary:q} --per-class {output.per_class:q} --sweep {output.sweep:q}"
+        " --overlays {output.overlays:q} > {log:q} 2>&1"
