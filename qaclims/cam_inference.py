@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from qaclims.atomic import atomic_path
-from qaclims.train.data import IMAGENET_MEAN, IMAGENET_STD
+from qaclims.data.images import imagenet_normalise
 
 NETWORK_STRIDE = 16
 STRIDED_STRIDE = 4
@@ -27,8 +27,7 @@ def scaled_inputs(image: Image.Image, scales: list[float]) -> list[torch.Tensor]
     for scale in scales:
         size = (round(image.width * scale), round(image.height * scale))
         resized = image if scale == 1 else image.resize(size, Image.Resampling.BICUBIC)
-        pixels = (np.asarray(resized, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-        inputs.append(torch.from_numpy(pixels.transpose(2, 0, 1).copy()))
+        inputs.append(torch.from_numpy(imagenet_normalise(resized).transpose(2, 0, 1).copy()))
     return inputs
 
 

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
 
 from qaclims.data.labels import VOC_PALETTE
@@ -30,10 +31,10 @@ def captioned_tile(picture: np.ndarray, caption: str, width: int, height: int) -
     return tile
 
 
-def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
-    """Two [H, W, 3] pictures of one height next to each other, white between them."""
-    spacer = np.full((left.shape[0], gap, 3), 255, dtype=np.uint8)
-    return np.concatenate([left, spacer, right], axis=1)
+def side_by_side(*pictures: np.ndarray, gap: int = 4) -> np.ndarray:
+    """[H, W, 3] pictures of one height next to each other, white between them."""
+    spacer = np.full((pictures[0].shape[0], gap, 3), 255, dtype=np.uint8)
+    return np.concatenate([part for picture in pictures for part in (picture, spacer)][:-1], axis=1)
 
 
 def montage(tiles: Sequence[Image.Image], columns: int, gap: int = 4) -> Image.Image:
@@ -59,3 +60,9 @@ def heatmap(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarra
 def label_picture(label: np.ndarray) -> np.ndarray:
     """A label map in the VOC colours (background black, ignore light)."""
     return VOC_PALETTE[label]
+
+
+def evenly_spaced(frame: pd.DataFrame, count: int) -> pd.DataFrame:
+    """Up to ``count`` rows spread over the whole frame, first and last included: pictures to show."""
+    positions = np.unique(np.linspace(0, len(frame) - 1, num=min(count, len(frame))).round().astype(int))
+    return frame.iloc[positions]

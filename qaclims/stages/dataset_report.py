@@ -9,7 +9,7 @@ from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png
 from qaclims.stages.common import add_config_argument
-from qaclims.viz import captioned_tile, montage, overlay_label, side_by_side
+from qaclims.viz import captioned_tile, evenly_spaced, montage, overlay_label, side_by_side
 
 DESCRIPTION = "class counts per split and a ground-truth montage of the indexed dataset"
 TILE_SIZE = 160
@@ -28,11 +28,6 @@ def class_counts(index) -> pd.DataFrame:
         per_class = index.labels(index.split(split)).sum(axis=0)
         rows += [{"split": split, "class": name, "images": int(count)} for name, count in zip(index.classes, per_class)]
     return pd.DataFrame(rows, columns=["split", "class", "images"])
-
-
-def evenly_spaced(frame: pd.DataFrame, count: int) -> pd.DataFrame:
-    positions = np.unique(np.linspace(0, len(frame) - 1, num=min(count, len(frame))).round().astype(int))
-    return frame.iloc[positions]
 
 
 def run(args) -> None:

@@ -17,8 +17,7 @@ from qaclims.data.labels import read_label_png
 from qaclims.errors import DatasetError
 from qaclims.metrics import ThresholdSweep
 from qaclims.stages.common import add_config_argument
-from qaclims.stages.dataset_report import evenly_spaced
-from qaclims.viz import heatmap, label_picture
+from qaclims.viz import evenly_spaced, heatmap, label_picture, side_by_side
 
 DESCRIPTION = "evaluate CAMs: mIoU at a fixed threshold and over a threshold sweep, with overlays"
 
@@ -67,10 +66,8 @@ def predict(cams: dict, threshold: float) -> np.ndarray:
 def overlay(image_path: str, cams: dict, threshold: float, ground_truth: np.ndarray) -> np.ndarray:
     """The image, a heat map per labelled class, the prediction and the ground truth, side by side."""
     image = np.asarray(load_rgb(image_path))
-    panels = [image, *(heatmap(image, cam) for cam in cams["high_res"]),
-              label_picture(predict(cams, threshold)), label_picture(ground_truth)]
-    spacer = np.full((image.shape[0], 4, 3), 255, dtype=np.uint8)
-    return np.concatenate([part for panel in panels for part in (panel, spacer)][:-1], axis=1)
+    return side_by_side(image, *(heatmap(image, cam) for cam in cams["high_res"]),
+                        label_picture(predict(cams, threshold)), label_picture(ground_truth))
 
 
 def run(args) -> None:

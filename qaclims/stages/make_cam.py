@@ -6,15 +6,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from qaclims.atomic import atomic_directory
 from qaclims.cam_inference import multiscale_cams, save_cams, scaled_inputs
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.device import resolve_device
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
+from qaclims.models.weights import load_weights
 from qaclims.sharding import shard_items
 from qaclims.stages.common import add_config_argument
-from qaclims.stages.training import load_weights
-from qaclims.atomic import atomic_directory
 
 DESCRIPTION = "multi-scale, flipped CAMs of a trained CAM network for one shard of the images"
 NETWORKS = {"baseline": BaselineCAMNetwork, "ritc": QACLIMSNetwork}

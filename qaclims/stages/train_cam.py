@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from qaclims.data.index import read_index
 from qaclims.models.cam import BaselineCAMNetwork
 from qaclims.stages.common import add_config_argument
-from qaclims.stages.training import add_training_arguments, save_weights, training_setup
+from qaclims.stages.training import add_training_arguments, save_stage_weights, training_setup
 from qaclims.train.distributed import distribute, stop_processes
 from qaclims.train.loop import run_training, unwrap
 from qaclims.train.optim import poly_sgd
@@ -41,5 +41,5 @@ def run(args) -> None:
     run_training(model, setup.dataset, loss_step, optimizer, scheduler, setup.loop, setup.processes,
                  os.path.join(args.checkpoint_dir, setup.checkpoint_key), setup.checkpoint_key)
     if setup.processes.is_main:
-        save_weights(args.out, unwrap(model), index.classes, args.config, __name__)
+        save_stage_weights(args.out, unwrap(model), index.classes, args.config, __name__)
     stop_processes(setup.processes)

@@ -13,7 +13,8 @@ from qaclims.models.cam import QACLIMSNetwork
 from qaclims.models.mask_clip import MaskPromptCLIP
 from qaclims.ritc import ObjectiveSettings, pair_texts, ritc_losses
 from qaclims.stages.common import add_config_argument
-from qaclims.stages.training import add_training_arguments, load_weights, save_weights, training_setup
+from qaclims.models.weights import load_weights
+from qaclims.stages.training import add_training_arguments, save_stage_weights, training_setup
 from qaclims.text.clip_text import load_clip
 from qaclims.train.distributed import distribute, stop_processes
 from qaclims.train.loop import run_training, unwrap
@@ -63,5 +64,5 @@ def run(args) -> None:
     run_training(model, setup.dataset, loss_step, optimizer, scheduler, setup.loop, setup.processes,
                  os.path.join(args.checkpoint_dir, setup.checkpoint_key), setup.checkpoint_key)
     if setup.processes.is_main:
-        save_weights(args.out, unwrap(model), index.classes, config, __name__)
+        save_stage_weights(args.out, unwrap(model), index.classes, config, __name__)
     stop_processes(setup.processes)

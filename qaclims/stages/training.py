@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import qaclims
-from qaclims.atomic import atomic_path
+from qaclims.models.weights import save_weights
 from qaclims.provenance import code_hash
 from qaclims.train.data import Augmentation, ClassificationDataset
 from qaclims.train.distributed import Processes, start_processes
@@ -55,13 +55,5 @@ def checkpoint_key(config: dict, stage_module: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def save_weights(path: str, model: torch.nn.Module, classes: list[str], config: dict, stage_module: str) -> None:
-    """The state dict with the classes, config and code version that produced it."""
-    payload = {"state_dict": model.state_dict(), "classes": list(classes),
-               "config": json.dumps(config, sort_keys=True), "code_version": code_version(stage_module)}
-    with atomic_path(path) as partial:
-        torch.save(payload, partial)
-
-
-def load_weights(path: str) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+def save_stage_weights(path: str, model: torch.nn.Module, classes: list[str], config: dict, stage_module: str) -> None:
+    save_weights(path, model, classes, config, code_version(stage_module))

@@ -10,10 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from qaclims.data.images import load_rgb
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+from qaclims.data.images import imagenet_normalise, load_rgb
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,9 @@ def augment(image: Image.Image, augmentation: Augmentation, rng: np.random.Gener
     long_side = int(rng.integers(augmentation.resize_long[0], augmentation.resize_long[1] + 1))
     scale = long_side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    pixels = np.asarray(image.resize(size, Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
+    pixels = imagenet_normalise(image.resize(size, Image.Resampling.BICUBIC))
     if augmentation.flip and rng.random() < 0.5:
         pixels = pixels[:, ::-1]
-    pixels = (pixels - IMAGENET_MEAN) / IMAGENET_STD
     return random_crop(pixels, augmentation.crop_size, rng).transpose(2, 0, 1)
 
 

@@ -65,7 +65,7 @@ class BlipAnswerer:
 
     def tokenize(self, questions: Sequence[str]):
         return self.processor.tokenizer(
-            list(questions), padding="longest", truncation=True,
+            list(questions), padding="longest", padding_side="right", truncation=True,
             max_length=self.settings.max_question_tokens, return_tensors="pt",
         ).to(self.device)
 
@@ -75,7 +75,8 @@ class BlipAnswerer:
         """Answer ``questions[i]`` about ``images[image_of_question[i]]``, ``batch_size`` at a time."""
         if not questions:
             return []
-        lengths = self.tokenize(questions).attention_mask.sum(dim=1).cpu().numpy()
+        tokens = self.tokenize(questions)
+        lengths = tokens.attention_mask.sum(dim=1).cpu().numpy()
         owners = torch.as_tensor(np.asarray(image_of_question), device=self.device)
         answers: list[str] = [""] * len(questions)
         with autocast(self.device, self.precision):
@@ -86,22 +87,25 @@ class BlipAnswerer:
                 same_length = np.flatnonzero(lengths == length)
                 for start in range(0, len(same_length), batch_size):
                     chunk = same_length[start:start + batch_size]
-                    decoded = self._decode(image_embeds[owners[chunk]], [questions[i] for i in chunk])
+                    # Padding is on the right: the first `length` tokens are the whole question.
+                    rows = torch.as_tensor(chunk, device=self.device)
+                    decoded = self._decode(image_embeds[owners[rows]], tokens.input_ids[rows, :length],
+                                           tokens.attention_mask[rows, :length])
                     for position, answer in zip(chunk, decoded):
                         answers[position] = answer
         return answers
 
-    def _decode(self, image_embeds: torch.Tensor, questions: Sequence[str]) -> list[str]:
-        tokens = self.tokenize(questions)
+    def _decode(self, image_embeds: torch.Tensor, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> list[str]:
         image_mask = torch.ones(image_embeds.shape[:2], dtype=torch.long, device=self.device)
         question_embeds = self.model.text_encoder(
-            input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
+            input_ids=input_ids, attention_mask=attention_mask,
             encoder_hidden_states=image_embeds, encoder_attention_mask=image_mask, return_dict=False,
         )[0]
-        start = torch.full((len(questions), 1), self.decoder_ids["bos"], device=self.device)
+        start = torch.full((len(input_ids), 1), self.decoder_ids["bos"], device=self.device)
         generated = self.model.text_decoder.generate(
             input_ids=start, eos_token_id=self.decoder_ids["eos"], pad_token_id=self.decoder_ids["pad"],
-            encoder_hidden_states=question_embeds, encoder_attention_mask=tokens.attention_mask,
+            encoder_hidden_states=question_embeds, encoder_attention_mask=attention_mask,
             **self.settings.generate_kwargs(),
         )
         return [text.strip() for text in self.processor.tokenizer.batch_decode(generated, skip_special_tokens=True)]
