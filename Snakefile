@@ -25,6 +25,7 @@ include: "workflow/rules/vqa.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/evaluate_cam.smk"
+include: "workflow/rules/refine.smk"
 
 
 rule all:
@@ -34,3 +35,4 @@ rule all:
         rules.corpus.output,
         rules.train_ritc.output,
         expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),
+        rules.eval_pseudo.output,

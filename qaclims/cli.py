@@ -21,6 +21,10 @@ STAGES = {
     "train-ritc": "qaclims.stages.train_ritc",
     "make-cam": "qaclims.stages.make_cam",
     "eval-cam": "qaclims.stages.eval_cam",
+    "ir-label": "qaclims.stages.ir_label",
+    "train-irn": "qaclims.stages.train_irn",
+    "pseudo-label": "qaclims.stages.pseudo_label",
+    "eval-pseudo": "qaclims.stages.eval_pseudo",
 }
 
 

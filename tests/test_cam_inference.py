@@ -15,7 +15,7 @@ from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
 from qaclims.errors import DatasetError
 from qaclims.metrics import ConfusionMatrix, ThresholdSweep
-from qaclims.stages.eval_cam import cam_files, checked_cams, checked_ground_truth
+from qaclims.stages.image_files import checked_cams, checked_label_map, files_by_image
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -115,15 +115,20 @@ def test_cams_round_trip_as_float16_npz_without_pickles(tmp_path):
 
 def test_bad_inputs_name_what_is_wrong(tmp_path):
     save_cams(str(tmp_path / "a.npz"), ImageCams(np.array([0]), torch.rand(1, 4, 4), torch.rand(1, 1, 1)))
-    with pytest.raises(DatasetError, match=r"2 images .* first: \['b', 'c'\]"):
-        cam_files([str(tmp_path)], ["a", "b", "c"])
+    with pytest.raises(DatasetError, match=r"2 images have no \.npz file .* first: \['b', 'c'\]"):
+        files_by_image([str(tmp_path)], ["a", "b", "c"], ".npz", "make_cam")
     with pytest.raises(DatasetError, match=r"a\.npz has classes \[0\] but the image is labelled \[1\]"):
         checked_cams(str(tmp_path / "a.npz"), np.array([0, 1]))
     mask = np.zeros((4, 4), dtype=np.uint8)
     mask[0, 0] = 7
     write_label_png(str(tmp_path / "gt.png"), mask)
     with pytest.raises(DatasetError, match=r"gt\.png has values \[7\] outside 0\.\.3 and 255"):
-        checked_ground_truth(str(tmp_path / "gt.png"), num_classes=3)
+        checked_label_map(str(tmp_path / "gt.png"), num_classes=3)
+    with pytest.raises(DatasetError, match=r"a\.npz is 4x4 but its image is 4x5"):
+        checked_cams(str(tmp_path / "a.npz"), np.array([1]), image_size=(4, 5))
+    write_label_png(str(tmp_path / "ok.png"), np.zeros((4, 4), dtype=np.uint8))
+    with pytest.raises(DatasetError, match=r"ok\.png is 4x4 but its image is 5x4"):
+        checked_label_map(str(tmp_path / "ok.png"), num_classes=3, image_size=(5, 4))
 
 
 def test_eval_cam_stage_against_a_direct_computation(tmp_path):

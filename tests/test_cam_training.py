@@ -3,16 +3,13 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from qaclims.cli import main
-from qaclims.data.demo import write_demo_dataset
+from helpers import indexed_demo_dataset, kill_after_first_checkpoint
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.demo import write_demo_clip
 from qaclims.models.mask_clip import MaskPromptCLIP
@@ -102,11 +99,8 @@ def test_the_objective_trains_the_cams_through_the_pixel_product(tiny_clip):
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
     base = tmp_path_factory.mktemp("training")
-    write_demo_dataset(str(base / "VOC2012"), CLASSES, seed=3, num_train=12, num_train_extra=0, num_val=1,
-                       min_size=64, max_size=80, max_objects=2, jpeg_quality=90)
-    index = base / "index.parquet"
-    dataset = {"kind": "voc12", "root": str(base / "VOC2012"), "classes": CLASSES}
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
+    index, dataset = indexed_demo_dataset(base, CLASSES, seed=3, num_train=12, num_train_extra=0, num_val=1,
+                                          min_size=64, max_size=80)
     return base, index, dataset
 
 
@@ -132,15 +126,9 @@ def test_a_killed_training_resumes_to_the_same_weights(small_dataset):
     assert "step 30/30" in result.stdout and not list((base / "ckpt-a").glob("*/last.pt"))
 
     resumed, checkpoints = base / "resumed.pt", base / "ckpt-b"
-    process = subprocess.Popen(train_cam_command(index, resumed, checkpoints, dataset),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=single_thread_env())
-    deadline = time.monotonic() + 120
-    while not list(checkpoints.glob("*/last.pt")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_first_checkpoint(train_cam_command(index, resumed, checkpoints, dataset), checkpoints,
+                                single_thread_env())
     assert not resumed.exists(), "training finished before it could be killed"
-    assert list(checkpoints.glob("*/last.pt"))
 
     result = subprocess.run(train_cam_command(index, resumed, checkpoints, dataset),
                             capture_output=True, text=True, env=single_thread_env())

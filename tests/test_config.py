@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_empty_config_gets_every_default():
     config = validate_config({})
     assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
-                           "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam"}
+                           "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam",
+                           "ir_label", "irn", "pseudo_label"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
     assert config["output_dir"] == "results"
     dataset = config["dataset"]
@@ -61,6 +62,17 @@ def test_empty_config_gets_every_default():
     assert config["make_cam"]["networks"] == ["baseline", "ritc"]
     assert (config["eval_cam"]["split"], config["eval_cam"]["threshold"]) == ("train", 0.15)
     assert config["eval_cam"]["sweep"] == {"start": 0.05, "stop": 0.60, "step": 0.01}
+    # IRNet's refinement (method.md section 6).
+    ir_label = config["ir_label"]
+    assert (ir_label["network"], ir_label["foreground_threshold"], ir_label["background_threshold"]) == ("ritc", 0.30, 0.10)
+    assert ir_label["gt_prob"] == 0.7
+    assert ir_label["crf"] == {"iterations": 10, "gaussian_sxy": 3, "gaussian_compat": 3, "bilateral_sxy": 50,
+                               "bilateral_srgb": 5, "bilateral_compat": 10}
+    irn = config["irn"]
+    assert (irn["epochs"], irn["batch_size"], irn["lr"], irn["displacement_lr_multiplier"]) == (3, 32, 0.1, 10)
+    assert (irn["crop_size"], irn["scale_range"], irn["radius"], irn["displacement"]) == (512, [0.5, 1.5], 10, False)
+    pseudo = config["pseudo_label"]
+    assert (pseudo["radius"], pseudo["beta"], pseudo["exp_times"], pseudo["background_threshold"]) == (5, 10, 8, 0.20)
 
 
 def test_validate_config_fills_siblings_and_does_not_touch_its_input():

@@ -33,6 +33,7 @@ TINY = {
     "ritc": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96], "log_every": 1},
     "make_cam": {"scales": [1.0, 0.5]},
     "eval_cam": {"overlays": 4},
+    "irn": {"epochs": 1, "batch_size": 4, "crop_size": 64, "radius": 5, "log_every": 1},
 }
 
 
@@ -119,7 +120,8 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
-CAMS = {"make_cam", "eval_cam"}
+REFINE = {"ir_label", "train_irn", "pseudo_label", "eval_pseudo"}
+CAMS = {"make_cam", "eval_cam"} | REFINE
 AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"} | CAMS
 DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
 
@@ -136,6 +138,9 @@ DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
         ({"ritc": {"temperature": 0.5}}, {"train_ritc", "all"} | CAMS),
         ({"eval_cam": {"threshold": 0.2}}, {"eval_cam", "all"}),
         ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"} | CAMS),
+        ({"ir_label": {"gt_prob": 0.6}}, REFINE | {"all"}),
+        ({"irn": {"lr": 0.05}}, {"train_irn", "pseudo_label", "eval_pseudo", "all"}),
+        ({"pseudo_label": {"beta": 8}}, {"pseudo_label", "eval_pseudo", "all"}),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -148,7 +153,7 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("qaclims/viz.py", {"dataset_report", "eval_cam", "all"}),
+        ("qaclims/viz.py", {"dataset_report", "eval_cam", "eval_pseudo", "all"}),
         ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
         ("qaclims/data/voc.py", DATASET_AND_AFTER),
         ("qaclims/text/cleanup.py", {"corpus", "train_ritc", "all"} | CAMS),
@@ -156,6 +161,9 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
         ("qaclims/losses.py", {"train_ritc", "all"} | CAMS),
         ("qaclims/cam_inference.py", CAMS | {"all"}),
         ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"} | CAMS),
+        ("qaclims/crf.py", REFINE | {"all"}),
+        ("qaclims/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo", "all"}),
+        ("qaclims/random_walk.py", {"pseudo_label", "eval_pseudo", "all"}),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -199,6 +207,10 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
     assert not list((results / "checkpoints").glob("*/*/last.pt"))
 
 
+# The demo's shards: two of ir_label and of pseudo_label.
+REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1}
+
+
 def test_a_lost_shard_is_redone_alone(finished_run):
     # A run killed during shard 1 has shard 0, and nothing of shard 1 or of what follows it.
     checkout, workdir, tiny = finished_run
@@ -213,7 +225,7 @@ def test_a_lost_shard_is_redone_alone(finished_run):
         for path, content in zip(lost, kept):
             path.write_bytes(content)
     assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
-                                            "eval_cam": 1, "all": 1})
+                                            "eval_cam": 1, "all": 1, **REFINE_JOBS})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
 
@@ -235,6 +247,23 @@ def test_cam_evaluation_of_both_networks(finished_run):
         assert len(maps) == int(index["split_train_aug"].sum())
 
 
+def test_refinement_writes_seed_and_pseudo_labels_and_their_evaluation(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    index = pd.read_parquet(results / "data/index.parquet")
+    train_aug = set(index.loc[index["split_train_aug"], "image_id"])
+    for stage in ("ir_label", "pseudo_label"):
+        labels = {path.stem: read_label_png(path) for path in (results / stage).glob("shard-*/*.png")}
+        assert set(labels) == train_aug
+        for row in index[index["split_train_aug"]].itertuples():
+            assert labels[row.image_id].shape == (row.height, row.width)
+    assert torch.load(results / "irn/irn.pt", weights_only=True)["state_dict"]["boundary.head.weight"].shape == (1, 160, 1, 1)
+    summary = json.loads((results / "eval/pseudo.json").read_text())
+    assert summary["images"] == int(index["split_train"].sum()) and 0 <= summary["miou"] <= 1
+    assert len(pd.read_csv(results / "eval/pseudo_per_class.csv")) == 6
+    assert len(list((results / "eval/pseudo_overlays").glob("*.png"))) == 4
+
+
 def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
     checkout, workdir, tiny = finished_run
     results = workdir / "results"
@@ -251,7 +280,7 @@ def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
         moved.rename(shard)
         for path, content in zip(evaluation, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "all": 1})
+    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "all": 1, **REFINE_JOBS})
     remade = re.findall(r"^\s*output: (\S+)$", result.stdout.split("rule make_cam:")[1], flags=re.MULTILINE)[0]
     assert remade == "results/cam/ritc/maps/shard-1"
 

@@ -9,7 +9,7 @@ import torch
 
 from qaclims.errors import QaclimsError
 from qaclims.train.checkpoint import load_checkpoint, remove_checkpoints, save_checkpoint
-from qaclims.train.data import ClassificationDataset, epoch_batches
+from qaclims.train.data import epoch_batches
 from qaclims.train.distributed import Processes
 
 
@@ -30,13 +30,14 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     return steps
 
 
-def run_training(model: torch.nn.Module, dataset: ClassificationDataset,
+def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
                  loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
                  optimizer, scheduler, settings: LoopSettings, processes: Processes,
                  checkpoint_dir: str, checkpoint_key: str) -> None:
     """Train until ``epochs`` are done, resuming from the last checkpoint under ``checkpoint_key``.
 
-    ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
+    ``dataset`` yields (images, labels, sample) and augments by its ``epoch`` attribute, which is set
+    here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
     """
     per_epoch = steps_per_epoch(len(dataset), settings.batch_size)
     max_steps = per_epoch * settings.epochs

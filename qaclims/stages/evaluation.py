@@ -1,0 +1,13 @@
+"""What the evaluation stages write: the per-class table of a confusion matrix."""
+
+import pandas as pd
+
+from qaclims.atomic import atomic_path
+from qaclims.metrics import ConfusionMatrix
+
+
+def write_per_class(path: str, confusion: ConfusionMatrix, classes: list[str]) -> None:
+    table = pd.DataFrame({"class": ["background", *classes], "iou": confusion.iou(),
+                          "precision": confusion.precision(), "recall": confusion.recall()})
+    with atomic_path(path) as partial:
+        table.to_csv(partial, index=False)

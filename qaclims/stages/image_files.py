@@ -1,0 +1,45 @@
+"""Per-image files that one stage hands the next (CAM npz, label PNGs), found across shard folders and checked."""
+
+import glob
+import os
+
+import numpy as np
+
+from qaclims.cam_inference import load_cams
+from qaclims.data.labels import IGNORE_INDEX, read_label_png
+from qaclims.errors import DatasetError
+
+
+def files_by_image(folders: list[str], image_ids, suffix: str, producer: str) -> dict[str, str]:
+    """{image_id: path} of ``<folder>/<image_id><suffix>`` for every image id, or an error naming the gap."""
+    found = {os.path.basename(path)[:-len(suffix)]: path
+             for folder in folders for path in glob.glob(os.path.join(glob.escape(folder), f"*{suffix}"))}
+    missing = [image_id for image_id in image_ids if image_id not in found]
+    if missing:
+        raise DatasetError(f"{len(missing)} images have no {suffix} file in {folders}, first: {missing[:5]}; "
+                           f"run {producer} on a split that contains them")
+    return found
+
+
+def checked_cams(path: str, labels: np.ndarray, image_size: tuple[int, int] | None = None) -> dict:
+    """The CAMs of ``path``; their classes must be the image's labels and, if given, their size (H, W) the image's."""
+    cams = load_cams(path)
+    if not np.array_equal(np.sort(cams["keys"]), np.flatnonzero(labels)):
+        raise DatasetError(f"CAM file {path} has classes {cams['keys'].tolist()} but the image is labelled "
+                           f"{np.flatnonzero(labels).tolist()}; make the CAMs again from the current index")
+    if image_size is not None and tuple(cams["high_res"].shape[1:]) != tuple(image_size):
+        raise DatasetError(f"CAM file {path} is {cams['high_res'].shape[1]}x{cams['high_res'].shape[2]} but its image "
+                           f"is {image_size[0]}x{image_size[1]}; make the CAMs again from the current images")
+    return cams
+
+
+def checked_label_map(path: str, num_classes: int, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A label PNG whose values are 0..num_classes or 255 and, if given, whose size (H, W) is the image's."""
+    label = read_label_png(path)
+    bad = np.setdiff1d(np.unique(label), np.r_[np.arange(num_classes + 1), IGNORE_INDEX])
+    if bad.size:
+        raise DatasetError(f"label map {path} has values {bad.tolist()} outside 0..{num_classes} and {IGNORE_INDEX}")
+    if image_size is not None and label.shape != tuple(image_size):
+        raise DatasetError(f"label map {path} is {label.shape[0]}x{label.shape[1]} but its image is "
+                           f"{image_size[0]}x{image_size[1]}; make it again from the current images")
+    return label

@@ -1,0 +1,75 @@
+"""Semantic pseudo labels of one shard of the images: IRNet's boundary map guides a random walk of the CAMs."""
+
+import os
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qaclims.atomic import atomic_directory
+from qaclims.data.images import imagenet_normalise, load_rgb
+from qaclims.data.index import read_index
+from qaclims.data.labels import write_label_png
+from qaclims.device import resolve_device
+from qaclims.errors import DatasetError
+from qaclims.models.irn import IRNetwork
+from qaclims.models.weights import load_weights
+from qaclims.random_walk import RandomWalkSettings, random_walk_label_map
+from qaclims.sharding import shard_items
+from qaclims.stages.common import add_config_argument
+from qaclims.stages.image_files import checked_cams, files_by_image
+
+DESCRIPTION = "pseudo labels of one shard: random walk of the CAMs along IRNet's boundary-aware affinities"
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser, "reads pseudo_label.*, irn.crop_size, irn.displacement, cam.backbone, make_cam.split, "
+                                "device")
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--cams", nargs="+", required=True, help="make_cam shard folders")
+    parser.add_argument("--weights", required=True, help="irn/irn.pt")
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--out", required=True, help="folder that receives {image_id}.png for the shard")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+
+
+class NormalisedImages(torch.utils.data.Dataset):
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int):
+        return position, torch.from_numpy(imagenet_normalise(load_rgb(self.paths[position])).transpose(2, 0, 1).copy())
+
+
+def run(args) -> None:
+    config, settings = args.config, args.config["pseudo_label"]
+    walk = RandomWalkSettings(settings["radius"], settings["beta"], settings["exp_times"],
+                              settings["background_threshold"])
+    index = read_index(args.index)
+    frame = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    labels = index.labels(frame)
+    cam_paths = files_by_image(args.cams, frame["image_id"], ".npz", "make_cam")
+    device = resolve_device(config["device"])
+    network = IRNetwork(config["cam"]["backbone"], "none", config["irn"]["displacement"])
+    network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
+    network = network.to(device).eval()
+    loader = torch.utils.data.DataLoader(NormalisedImages(list(frame["image_path"])), batch_size=None,
+                                         num_workers=max(0, args.threads - 1))
+    image_ids = frame["image_id"].to_numpy()
+    with atomic_directory(args.out) as staging:
+        for position, image in tqdm(loader, total=len(frame), unit="img", desc="pseudo_label"):
+            size = tuple(image.shape[1:])
+            cam_path = cam_paths[image_ids[position]]
+            cams = checked_cams(cam_path, labels[position], size)
+            boundary = network.boundary_map(image.to(device), config["irn"]["crop_size"])
+            if cams["strided"].shape[1:] != boundary.shape:
+                raise DatasetError(f"CAM file {cam_path} has stride-4 maps of {cams['strided'].shape[1:]} where the "
+                                   f"image needs {tuple(boundary.shape)}; make the CAMs again")
+            strided = torch.from_numpy(cams["strided"].astype(np.float32)).to(device)
+            label = random_walk_label_map(strided, cams["keys"], boundary, size, walk)
+            write_label_png(os.path.join(staging, f"{image_ids[position]}.png"), label)
+    print(f"wrote pseudo labels of {len(frame)} images to {args.out}")

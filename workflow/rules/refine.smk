@@ -1,0 +1,122 @@
+# IRNet's refinement of the CAMs into pseudo labels: seed labels (dense CRF), the boundary
+# network, the random walk, and the pseudo labels' mIoU.
+
+TRAIN_IRN_LAUNCHER = training_launcher(config["irn"]["gpus"])
+PIPELINE_CAMS = expand(f"{OUT}/cam/{config['ir_label']['network']}/maps/shard-{{shard}}",
+                       shard=range(config["make_cam"]["shards"]))
+IR_LABELS = expand(f"{OUT}/ir_label/shard-{{shard}}", shard=range(config["ir_label"]["shards"]))
+PSEUDO_LABELS = expand(f"{OUT}/pseudo_label/shard-{{shard}}", shard=range(config["pseudo_label"]["shards"]))
+
+
+rule ir_label:
+    input:
+        index=rules.index.output.index,
+        cams=PIPELINE_CAMS,
+    output:
+        labels=directory(f"{OUT}/ir_label/shard-{{shard}}"),
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        config=stage_config("ir_label", "make_cam.split"),
+        code=stage_code("ir_label"),
+        shards=config["ir_label"]["shards"],
+    log:
+        f"{OUT}/logs/ir_label/shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/ir_label/shard-{{shard}}.tsv"
+    threads: config["ir_label"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} ir-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        " --shard {wildcards.shard} --num-shards {params.shards} --out {output.labels:q} --threads {threads}"
+        " > {log:q} 2>&1"
+
+
+rule train_irn:
+    input:
+        index=rules.index.output.index,
+        labels=IR_LABELS,
+    output:
+        weights=f"{OUT}/irn/irn.pt",
+    params:
+        config=stage_config("irn", "cam.backbone", "cam.backbone_weights", "make_cam.split", "device"),
+        code=stage_code("train_irn"),
+        checkpoints=f"{OUT}/checkpoints/train_irn",
+    log:
+        log_path("train_irn"),
+    benchmark:
+        benchmark_path("train_irn")
+    threads: 4
+    resources:
+        gpu=config["irn"]["gpus"],
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        CONDA_ENV
+    shell:
+        "{TRAIN_IRN_LAUNCHER} train-irn --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule pseudo_label:
+    input:
+        index=rules.index.output.index,
+        cams=PIPELINE_CAMS,
+        weights=rules.train_irn.output.weights,
+    output:
+        labels=directory(f"{OUT}/pseudo_label/shard-{{shard}}"),
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        config=stage_config("pseudo_label", "irn.crop_size", "irn.displacement", "cam.backbone", "make_cam.split",
+                            "device"),
+        code=stage_code("pseudo_label"),
+        shards=config["pseudo_label"]["shards"],
+    log:
+        f"{OUT}/logs/pseudo_label/shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/pseudo_label/shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        " --weights {input.weights:q} --shard {wildcards.shard} --num-shards {params.shards}"
+        " --out {output.labels:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule eval_pseudo:
+    input:
+        index=rules.index.output.index,
+        labels=PSEUDO_LABELS,
+        seeds=IR_LABELS,
+    output:
+        summary=report(f"{OUT}/eval/pseudo.json", caption="../report/eval_pseudo.rst", category="Pseudo labels",
+                       labels={"file": "summary"}),
+        per_class=report(f"{OUT}/eval/pseudo_per_class.csv", caption="../report/eval_pseudo.rst",
+                         category="Pseudo labels", labels={"file": "per class"}),
+        overlays=directory(f"{OUT}/eval/pseudo_overlays"),
+    params:
+        config=stage_config("eval_cam.split", "eval_cam.overlays"),
+        code=stage_code("eval_pseudo"),
+    log:
+        log_path("eval_pseudo"),
+    benchmark:
+        benchmark_path("eval_pseudo")
+    threads: 1
+    resources:
+        mem_mb=8000,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} eval-pseudo --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        " --seeds {input.seeds:q} --summary {output.summary:q} --per-class {output.per_class:q}"
+        " --overlays {output.overlays:q} > {log:q} 2>&1"
