@@ -26,6 +26,7 @@ include: "workflow/rules/corpus.smk"
 include: "workflow/rules/cam.smk"
 include: "workflow/rules/evaluate_cam.smk"
 include: "workflow/rules/refine.smk"
+include: "workflow/rules/seg.smk"
 
 
 rule all:
@@ -36,3 +37,5 @@ rule all:
         rules.train_ritc.output,
         expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),
         rules.eval_pseudo.output,
+        rules.eval_seg.output,
+        rules.seg_submission.output if config["infer_seg"]["test_split"] else [],

@@ -25,6 +25,10 @@ STAGES = {
     "train-irn": "qaclims.stages.train_irn",
     "pseudo-label": "qaclims.stages.pseudo_label",
     "eval-pseudo": "qaclims.stages.eval_pseudo",
+    "train-seg": "qaclims.stages.train_seg",
+    "infer-seg": "qaclims.stages.infer_seg",
+    "eval-seg": "qaclims.stages.eval_seg",
+    "seg-submission": "qaclims.stages.seg_submission",
 }
 
 

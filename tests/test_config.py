@@ -17,7 +17,7 @@ def test_empty_config_gets_every_default():
     config = validate_config({})
     assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
                            "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam",
-                           "ir_label", "irn", "pseudo_label"}
+                           "ir_label", "irn", "pseudo_label", "seg", "infer_seg"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
     assert config["output_dir"] == "results"
     dataset = config["dataset"]
@@ -71,6 +71,17 @@ def test_empty_config_gets_every_default():
     irn = config["irn"]
     assert (irn["epochs"], irn["batch_size"], irn["lr"], irn["displacement_lr_multiplier"]) == (3, 32, 0.1, 10)
     assert (irn["crop_size"], irn["scale_range"], irn["radius"], irn["displacement"]) == (512, [0.5, 1.5], 10, False)
+    # The segmentation recipe (method.md section 7).
+    seg = config["seg"]
+    assert (seg["model"], seg["backbone"], seg["aspp_rates"], seg["loss"]) == ("deeplabv2", "resnet101", [6, 12, 18, 24],
+                                                                               "balanced")
+    assert (seg["batch_size"], seg["iterations"], seg["lr"], seg["momentum"], seg["weight_decay"]) == (10, 30000, 2.5e-4,
+                                                                                                     0.9, 5e-4)
+    assert (seg["crop_size"], seg["scale_range"], seg["train_scales"]) == (321, [0.5, 1.5], [1.0, 0.75, 0.5])
+    infer = config["infer_seg"]
+    assert (infer["split"], infer["scales"], infer["flip"], infer["fusion"]) == ("val", [0.5, 0.75, 1.0], True, "max")
+    assert infer["crf"] == {"iterations": 10, "gaussian_sxy": 1, "gaussian_compat": 3, "bilateral_sxy": 67,
+                            "bilateral_srgb": 3, "bilateral_compat": 4}
     pseudo = config["pseudo_label"]
     assert (pseudo["radius"], pseudo["beta"], pseudo["exp_times"], pseudo["background_threshold"]) == (5, 10, 8, 0.20)
 

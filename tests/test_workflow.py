@@ -34,6 +34,8 @@ TINY = {
     "make_cam": {"scales": [1.0, 0.5]},
     "eval_cam": {"overlays": 4},
     "irn": {"epochs": 1, "batch_size": 4, "crop_size": 64, "radius": 5, "log_every": 1},
+    "seg": {"iterations": 4, "batch_size": 2, "crop_size": 48, "log_every": 1},
+    "infer_seg": {"scales": [1.0]},
 }
 
 
@@ -120,7 +122,8 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
-REFINE = {"ir_label", "train_irn", "pseudo_label", "eval_pseudo"}
+SEG = {"train_seg", "infer_seg", "eval_seg"}
+REFINE = {"ir_label", "train_irn", "pseudo_label", "eval_pseudo"} | SEG
 CAMS = {"make_cam", "eval_cam"} | REFINE
 AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"} | CAMS
 DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
@@ -139,8 +142,9 @@ DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
         ({"eval_cam": {"threshold": 0.2}}, {"eval_cam", "all"}),
         ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"} | CAMS),
         ({"ir_label": {"gt_prob": 0.6}}, REFINE | {"all"}),
-        ({"irn": {"lr": 0.05}}, {"train_irn", "pseudo_label", "eval_pseudo", "all"}),
-        ({"pseudo_label": {"beta": 8}}, {"pseudo_label", "eval_pseudo", "all"}),
+        ({"irn": {"lr": 0.05}}, {"train_irn", "pseudo_label", "eval_pseudo", "all"} | SEG),
+        ({"pseudo_label": {"beta": 8}}, {"pseudo_label", "eval_pseudo", "all"} | SEG),
+        ({"infer_seg": {"fusion": "mean"}}, {"infer_seg", "eval_seg", "all"}),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -162,8 +166,9 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
         ("qaclims/cam_inference.py", CAMS | {"all"}),
         ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"} | CAMS),
         ("qaclims/crf.py", REFINE | {"all"}),
-        ("qaclims/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo", "all"}),
-        ("qaclims/random_walk.py", {"pseudo_label", "eval_pseudo", "all"}),
+        ("qaclims/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo", "all"} | SEG),
+        ("qaclims/random_walk.py", {"pseudo_label", "eval_pseudo", "all"} | SEG),
+        ("qaclims/segmentation.py", SEG | {"all"}),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -208,7 +213,8 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
 
 
 # The demo's shards: two of ir_label and of pseudo_label.
-REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1}
+REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1, "train_seg": 1, "infer_seg": 2,
+               "eval_seg": 1}
 
 
 def test_a_lost_shard_is_redone_alone(finished_run):
@@ -262,6 +268,19 @@ def test_refinement_writes_seed_and_pseudo_labels_and_their_evaluation(finished_
     assert summary["images"] == int(index["split_train"].sum()) and 0 <= summary["miou"] <= 1
     assert len(pd.read_csv(results / "eval/pseudo_per_class.csv")) == 6
     assert len(list((results / "eval/pseudo_overlays").glob("*.png"))) == 4
+
+
+def test_segmentation_is_evaluated_with_and_without_crf(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    index = pd.read_parquet(results / "data/index.parquet")
+    summary = json.loads((results / "eval/seg.json").read_text())
+    assert summary["images"] == int(index["split_val"].sum()) and summary["split"] == "val"
+    assert 0 <= summary["miou"] <= 1 and 0 <= summary["miou_crf"] <= 1
+    assert list(pd.read_csv(results / "eval/seg_per_class.csv").columns) == [
+        "class", "iou", "precision", "recall", "iou_crf", "precision_crf", "recall_crf"]
+    for variant in ("raw", "crf"):
+        assert len(list((results / "seg/val").glob(f"{variant}/shard-*/*.png"))) == int(index["split_val"].sum())
 
 
 def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):

@@ -38,14 +38,20 @@ def imagenet_state_dict(weights: str) -> dict | None:
         ) from error
 
 
-def output_stride_16_resnet(arch: str, weights: str) -> ResNet:
-    """A ResNet whose last stage keeps stride 1 (strides 2, 2, 2, 1), without dilation."""
+def imagenet_resnet(arch: str, weights: str) -> ResNet:
+    """A torchvision ResNet with the given ImageNet weights (see imagenet_state_dict)."""
     if arch not in ARCHITECTURES:
         raise QaclimsError(f"unknown backbone {arch!r}; choose one of {sorted(ARCHITECTURES)}")
     resnet = ARCHITECTURES[arch]()
     state = imagenet_state_dict(weights)
     if state is not None:
         resnet.load_state_dict(state)
+    return resnet
+
+
+def output_stride_16_resnet(arch: str, weights: str) -> ResNet:
+    """A ResNet whose last stage keeps stride 1 (strides 2, 2, 2, 1), without dilation."""
+    resnet = imagenet_resnet(arch, weights)
     first = resnet.layer4[0]
     strided_conv = first.conv2 if arch in ("resnet50", "resnet101") else first.conv1
     strided_conv.stride = (1, 1)

@@ -6,8 +6,11 @@ from qaclims.atomic import atomic_path
 from qaclims.metrics import ConfusionMatrix
 
 
+def per_class_table(confusion: ConfusionMatrix, classes: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"class": ["background", *classes], "iou": confusion.iou(),
+                         "precision": confusion.precision(), "recall": confusion.recall()})
+
+
 def write_per_class(path: str, confusion: ConfusionMatrix, classes: list[str]) -> None:
-    table = pd.DataFrame({"class": ["background", *classes], "iou": confusion.iou(),
-                          "precision": confusion.precision(), "recall": confusion.recall()})
     with atomic_path(path) as partial:
-        table.to_csv(partial, index=False)
+        per_class_table(confusion, classes).to_csv(partial, index=False)

@@ -7,7 +7,7 @@ import torch
 from tqdm import tqdm
 
 from qaclims.atomic import atomic_directory
-from qaclims.data.images import imagenet_normalise, load_rgb
+from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
 from qaclims.device import resolve_device
@@ -17,7 +17,7 @@ from qaclims.models.weights import load_weights
 from qaclims.random_walk import RandomWalkSettings, random_walk_label_map
 from qaclims.sharding import shard_items
 from qaclims.stages.common import add_config_argument
-from qaclims.stages.image_files import checked_cams, files_by_image
+from qaclims.stages.image_files import ImageArrays, checked_cams, files_by_image
 
 DESCRIPTION = "pseudo labels of one shard: random walk of the CAMs along IRNet's boundary-aware affinities"
 
@@ -34,17 +34,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
 
 
-class NormalisedImages(torch.utils.data.Dataset):
-    def __init__(self, paths: list[str]):
-        self.paths = paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int):
-        return position, torch.from_numpy(imagenet_normalise(load_rgb(self.paths[position])).transpose(2, 0, 1).copy())
-
-
 def run(args) -> None:
     config, settings = args.config, args.config["pseudo_label"]
     walk = RandomWalkSettings(settings["radius"], settings["beta"], settings["exp_times"],
@@ -57,12 +46,13 @@ def run(args) -> None:
     network = IRNetwork(config["cam"]["backbone"], "none", config["irn"]["displacement"])
     network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
     network = network.to(device).eval()
-    loader = torch.utils.data.DataLoader(NormalisedImages(list(frame["image_path"])), batch_size=None,
+    loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
     with atomic_directory(args.out) as staging:
         for position, image in tqdm(loader, total=len(frame), unit="img", desc="pseudo_label"):
-            size = tuple(image.shape[1:])
+            size = tuple(image.shape[:2])
+            image = torch.from_numpy(imagenet_normalise(image.numpy()).transpose(2, 0, 1).copy())
             cam_path = cam_paths[image_ids[position]]
             cams = checked_cams(cam_path, labels[position], size)
             boundary = network.boundary_map(image.to(device), config["irn"]["crop_size"])

@@ -1,7 +1,5 @@
 """Train IRNet's class-boundary branch (and optionally its displacement branch) on the seed labels."""
 
-import os
-
 import torch
 
 from qaclims.affinity import irn_losses
@@ -10,10 +8,10 @@ from qaclims.errors import ConfigError
 from qaclims.models.irn import IRNetwork
 from qaclims.stages.common import add_config_argument
 from qaclims.stages.image_files import files_by_image
-from qaclims.stages.training import add_training_arguments, checkpoint_key, save_stage_weights
+from qaclims.stages.training import add_training_arguments, train_and_save
 from qaclims.train.data import LabelledImageDataset, ScaleAugmentation
-from qaclims.train.distributed import distribute, start_processes, stop_processes
-from qaclims.train.loop import LoopSettings, run_training, steps_per_epoch, unwrap
+from qaclims.train.distributed import distribute, start_processes
+from qaclims.train.loop import LoopSettings, steps_per_epoch
 from qaclims.train.optim import poly_sgd
 
 DESCRIPTION = "train IRNet's boundary branch on the seed labels of ir_label (frozen backbone)"
@@ -42,7 +40,6 @@ def run(args) -> None:
                         settings["log_every"], workers=args.threads - 1)
     max_steps = steps_per_epoch(len(dataset), settings["batch_size"]) * settings["epochs"]
     processes = start_processes(config["device"])
-    key = checkpoint_key(config, __name__)
 
     torch.manual_seed(settings["seed"])
     network = IRNetwork(config["cam"]["backbone"], config["cam"]["backbone_weights"], settings["displacement"])
@@ -55,9 +52,4 @@ def run(args) -> None:
         boundary_logits, displacement_field = model(images)
         return irn_losses(boundary_logits, label_maps, settings["radius"], displacement_field)
 
-    model.train()
-    run_training(model, dataset, loss_step, optimizer, scheduler, loop, processes,
-                 os.path.join(args.checkpoint_dir, key), key)
-    if processes.is_main:
-        save_stage_weights(args.out, unwrap(model), index.classes, config, __name__)
-    stop_processes(processes)
+    train_and_save(args, model, dataset, loss_step, optimizer, scheduler, loop, processes, index.classes, __name__)

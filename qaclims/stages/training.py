@@ -3,6 +3,7 @@
 import argparse
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import qaclims
 from qaclims.models.weights import save_weights
 from qaclims.provenance import code_hash
 from qaclims.train.data import Augmentation, ClassificationDataset
-from qaclims.train.distributed import Processes, start_processes
-from qaclims.train.loop import LoopSettings, labelled_images, steps_per_epoch
+from qaclims.train.distributed import Processes, start_processes, stop_processes
+from qaclims.train.loop import LoopSettings, labelled_images, run_training, steps_per_epoch, unwrap
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,3 +58,15 @@ def checkpoint_key(config: dict, stage_module: str) -> str:
 
 def save_stage_weights(path: str, model: torch.nn.Module, classes: list[str], config: dict, stage_module: str) -> None:
     save_weights(path, model, classes, config, code_version(stage_module))
+
+
+def train_and_save(args: argparse.Namespace, model: torch.nn.Module, dataset, loss_step, optimizer, scheduler,
+                   loop: LoopSettings, processes: Processes, classes: list[str], stage_module: str) -> None:
+    """Train (resuming under this config and code's checkpoint key), write the weights, leave the process group."""
+    key = checkpoint_key(args.config, stage_module)
+    model.train()
+    run_training(model, dataset, loss_step, optimizer, scheduler, loop, processes,
+                 os.path.join(args.checkpoint_dir, key), key)
+    if processes.is_main:
+        save_stage_weights(args.out, unwrap(model), classes, args.config, stage_module)
+    stop_processes(processes)

@@ -21,6 +21,11 @@ class LoopSettings:
     checkpoint_every: int
     log_every: int
     workers: int
+    iterations: int | None = None  # when set, train this many steps instead of `epochs` epochs
+
+    def max_steps(self, num_samples: int) -> int:
+        per_epoch = steps_per_epoch(num_samples, self.batch_size)
+        return self.iterations if self.iterations is not None else per_epoch * self.epochs
 
 
 def steps_per_epoch(num_samples: int, batch_size: int) -> int:
@@ -40,7 +45,7 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
     here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
     """
     per_epoch = steps_per_epoch(len(dataset), settings.batch_size)
-    max_steps = per_epoch * settings.epochs
+    max_steps = settings.max_steps(len(dataset))
     step = load_checkpoint(checkpoint_dir, checkpoint_key, unwrap(model), optimizer, scheduler)
     started, timed_steps = time.perf_counter(), 0
     while step < max_steps:
@@ -67,7 +72,7 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
             if processes.is_main and (step % settings.log_every == 0 or step == max_steps):
                 seconds = (time.perf_counter() - started) / timed_steps
                 named = " ".join(f"{name}={value.item():.4f}" for name, value in losses.items())
-                print(f"epoch {epoch + 1}/{settings.epochs} step {step}/{max_steps} {named} "
+                print(f"epoch {epoch + 1}/{math.ceil(max_steps / per_epoch)} step {step}/{max_steps} {named} "
                       f"lr={scheduler.get_last_lr()[0]:.3g} {seconds:.3f} s/step", flush=True)
             if processes.is_main and step % settings.checkpoint_every == 0 and step < max_steps:
                 save_checkpoint(checkpoint_dir, checkpoint_key, step, unwrap(model), optimizer, scheduler)

@@ -14,7 +14,9 @@ def poly_sgd(backbone, head, lr: float, head_lr_multiplier: float, weight_decay:
         [{"params": backbone, "lr": lr}, {"params": head, "lr": lr * head_lr_multiplier}],
         lr=lr, momentum=momentum, weight_decay=weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: max(0.0, 1 - step / max_steps) ** power
-    )
-    return optimizer, scheduler
+    return optimizer, poly_schedule(optimizer, max_steps, power)
+
+
+def poly_schedule(optimizer, max_steps: int, power: float = 0.9):
+    """Every group's learning rate times (1 - t / max_steps) ** power at step t."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / max_steps) ** power)

@@ -1,0 +1,63 @@
+"""Segment one shard of a split: multi-scale flipped logits, fused, with and without dense-CRF post-processing."""
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qaclims.atomic import atomic_directory
+from qaclims.crf import CRFSettings
+from qaclims.data.images import imagenet_normalise
+from qaclims.data.index import read_index
+from qaclims.data.labels import write_label_png
+from qaclims.device import autocast, resolve_device
+from qaclims.models.weights import load_weights
+from qaclims.segmentation import InferenceSettings, crf_postprocess, fused_logits
+from qaclims.sharding import shard_items
+from qaclims.stages.common import add_config_argument
+from qaclims.stages.image_files import ImageArrays
+from qaclims.stages.train_seg import network_from_config
+
+DESCRIPTION = "segment one shard of a split with the trained DeepLab (multi-scale, flip, optional CRF)"
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser, "reads seg.*, infer_seg.*, device, precision")
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--weights", required=True, help="seg/deeplab.pt")
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--out", required=True, help="folder for {image_id}.png predicted without CRF")
+    parser.add_argument("--crf-out", help="folder for {image_id}.png after the dense CRF")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+
+
+def run(args) -> None:
+    config, settings = args.config, args.config["infer_seg"]
+    inference = InferenceSettings(tuple(settings["scales"]), settings["flip"], settings["fusion"])
+    crf = CRFSettings.from_config(settings["crf"])
+    index = read_index(args.index)
+    frame = shard_items(index.split(args.split).sort_values("image_id"), args.shard, args.num_shards)
+    device = resolve_device(config["device"])
+    network = network_from_config(config["seg"], len(index.classes), "none")
+    network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
+    network = network.to(device).eval()
+    loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
+                                         num_workers=max(0, args.threads - 1))
+    image_ids = frame["image_id"].to_numpy()
+    with contextlib.ExitStack() as stack:
+        raw_dir = stack.enter_context(atomic_directory(args.out))
+        crf_dir = stack.enter_context(atomic_directory(args.crf_out)) if args.crf_out else None
+        for position, image in tqdm(loader, total=len(frame), unit="img", desc=f"infer_seg {args.split}"):
+            image = image.numpy()  # the loader turns arrays into tensors
+            pixels = torch.from_numpy(imagenet_normalise(image).transpose(2, 0, 1).copy()).to(device)
+            with autocast(device, config["precision"]):
+                logits = fused_logits(network, pixels, inference).float().cpu().numpy()
+            name = f"{image_ids[position]}.png"
+            write_label_png(os.path.join(raw_dir, name), logits.argmax(axis=0).astype(np.uint8))
+            if crf_dir is not None:
+                write_label_png(os.path.join(crf_dir, name), crf_postprocess(image, logits, crf).astype(np.uint8))
+    print(f"segmented {len(frame)} images of {args.split} into {args.out}" + (f" and {args.crf_out}" if args.crf_out else ""))

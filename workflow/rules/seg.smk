@@ -1,0 +1,109 @@
+# The final segmentation: DeepLab trained on the pseudo labels, multi-scale inference with and
+# without CRF, its mIoU, and test-split predictions for the evaluation server.
+
+TRAIN_SEG_LAUNCHER = training_launcher(config["seg"]["gpus"])
+
+
+def segmentation_shards(split, variant):
+    return expand(f"{OUT}/seg/{split}/{variant}/shard-{{shard}}", shard=range(config["infer_seg"]["shards"]))
+
+
+rule train_seg:
+    input:
+        index=rules.index.output.index,
+        labels=PSEUDO_LABELS,
+    output:
+        weights=f"{OUT}/seg/deeplab.pt",
+    params:
+        config=stage_config("seg", "device", "precision"),
+        code=stage_code("train_seg"),
+        checkpoints=f"{OUT}/checkpoints/train_seg",
+    log:
+        log_path("train_seg"),
+    benchmark:
+        benchmark_path("train_seg")
+    threads: 4
+    resources:
+        gpu=config["seg"]["gpus"],
+        mem_mb=32000,
+        runtime=1440,
+    conda:
+        CONDA_ENV
+    shell:
+        "{TRAIN_SEG_LAUNCHER} train-seg --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule infer_seg:
+    input:
+        index=rules.index.output.index,
+        weights=rules.train_seg.output.weights,
+    output:
+        raw=directory(f"{OUT}/seg/{{split}}/raw/shard-{{shard}}"),
+        crf=directory(f"{OUT}/seg/{{split}}/crf/shard-{{shard}}"),
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        config=stage_config("seg", "infer_seg", "device", "precision"),
+        code=stage_code("infer_seg"),
+        shards=config["infer_seg"]["shards"],
+    log:
+        f"{OUT}/logs/infer_seg/{{split}}-shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/infer_seg/{{split}}-shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        " --split {wildcards.split} --shard {wildcards.shard} --num-shards {params.shards}"
+        " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule eval_seg:
+    input:
+        index=rules.index.output.index,
+        raw=segmentation_shards(config["infer_seg"]["split"], "raw"),
+        crf=segmentation_shards(config["infer_seg"]["split"], "crf"),
+    output:
+        summary=report(f"{OUT}/eval/seg.json", caption="../report/eval_seg.rst", category="Segmentation",
+                       labels={"file": "summary"}),
+        per_class=report(f"{OUT}/eval/seg_per_class.csv", caption="../report/eval_seg.rst",
+                         category="Segmentation", labels={"file": "per class"}),
+    params:
+        config=stage_config("infer_seg.split"),
+        code=stage_code("eval_seg"),
+    log:
+        log_path("eval_seg"),
+    benchmark:
+        benchmark_path("eval_seg")
+    threads: 1
+    resources:
+        mem_mb=8000,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} eval-seg --config {params.config:q} --index {input.index:q} --predictions {input.raw:q}"
+        " --crf-predictions {input.crf:q} --summary {output.summary:q} --per-class {output.per_class:q} > {log:q} 2>&1"
+
+
+rule seg_submission:
+    input:
+        index=rules.index.output.index,
+        crf=segmentation_shards(config["infer_seg"]["test_split"], "crf") if config["infer_seg"]["test_split"] else [],
+    output:
+        folder=directory(f"{OUT}/seg/submission"),
+    params:
+        config=stage_config("infer_seg.test_split"),
+        code=stage_code("seg_submission"),
+    log:
+        log_path("seg_submission"),
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} seg-submission --config {params.config:q} --index {input.index:q} --predictions {input.crf:q}"
+        " --out {output.folder:q} > {log:q} 2>&1"
