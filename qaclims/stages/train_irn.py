@@ -11,7 +11,7 @@ from qaclims.stages.image_files import files_by_image
 from qaclims.stages.training import add_training_arguments, train_and_save
 from qaclims.train.data import LabelledImageDataset, ScaleAugmentation
 from qaclims.train.distributed import distribute, start_processes
-from qaclims.train.loop import LoopSettings, steps_per_epoch
+from qaclims.train.loop import LoopSettings
 from qaclims.train.optim import poly_sgd
 
 DESCRIPTION = "train IRNet's boundary branch on the seed labels of ir_label (frozen backbone)"
@@ -38,7 +38,6 @@ def run(args) -> None:
                                    augmentation, settings["seed"])
     loop = LoopSettings(settings["epochs"], settings["batch_size"], settings["seed"], settings["checkpoint_every"],
                         settings["log_every"], workers=args.threads - 1)
-    max_steps = steps_per_epoch(len(dataset), settings["batch_size"]) * settings["epochs"]
     processes = start_processes(config["device"])
 
     torch.manual_seed(settings["seed"])
@@ -46,7 +45,7 @@ def run(args) -> None:
     boundary, displacement = network.parameter_groups()
     model = distribute(network, processes, sync_batch_norm=False)
     optimizer, scheduler = poly_sgd(boundary, displacement, settings["lr"], settings["displacement_lr_multiplier"],
-                                    settings["weight_decay"], settings["momentum"], max_steps)
+                                    settings["weight_decay"], settings["momentum"], loop.max_steps(len(dataset)))
 
     def loss_step(images, label_maps, samples):
         boundary_logits, displacement_field = model(images)
