@@ -29,13 +29,28 @@ include: "workflow/rules/refine.smk"
 include: "workflow/rules/seg.smk"
 
 
+# What a run makes. The report summary reads all of it, so it runs last.
+PIPELINE_OUTPUTS = [
+    rules.dataset_report.output,
+    rules.corpus.output,
+    rules.train_ritc.output,
+    expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),
+    rules.eval_pseudo.output,
+    rules.eval_seg.output,
+    rules.seg_submission.output if config["infer_seg"]["test_split"] else [],
+]
+
+
+include: "workflow/rules/report.smk"
+
+
+# Every other job is a real job on a cluster too: `all` only collects the targets.
+localrules:
+    all,
+
+
 rule all:
     default_target: True
     input:
-        rules.dataset_report.output,
-        rules.corpus.output,
-        rules.train_ritc.output,
-        expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),
-        rules.eval_pseudo.output,
-        rules.eval_seg.output,
-        rules.seg_submission.output if config["infer_seg"]["test_split"] else [],
+        PIPELINE_OUTPUTS,
+        rules.report_summary.output,

@@ -29,6 +29,7 @@ STAGES = {
     "infer-seg": "qaclims.stages.infer_seg",
     "eval-seg": "qaclims.stages.eval_seg",
     "seg-submission": "qaclims.stages.seg_submission",
+    "report-summary": "qaclims.stages.report_summary",
 }
 
 

@@ -35,14 +35,15 @@ def test_empty_config_gets_every_default():
     }
     assert config["demo"] == {"seed": 0, "num_train": 30, "num_train_extra": 30, "num_val": 20,
                               "min_size": 96, "max_size": 160, "max_objects": 3, "jpeg_quality": 92}
-    assert config["report"] == {"montage_images": 12, "montage_split": "train", "montage_columns": 3}
+    assert config["report"] == {"montage_images": 12, "montage_split": "train", "montage_columns": 3,
+                                "overlay_images": 4, "vqa_images": 3}
     # The reference's VQA and corpus settings (method.md sections 1 and 2).
     vqa = config["vqa"]
     assert vqa["model"] == "Salesforce/blip-vqa-capfilt-large"
     assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, 3, 10, 1)
     assert vqa["max_question_tokens"] == 35 and vqa["splits"] == ["train_aug"]
     assert vqa["foreground_questions"] is None and vqa["background_questions"] is None
-    assert config["clip"] == {"model": "ViT-L-14", "pretrained": "openai", "model_config_dir": None}
+    assert config["clip"] == {"model": "ViT-L-14-quickgelu", "pretrained": "openai", "model_config_dir": None}
     corpus = config["corpus"]
     assert corpus["prompt"] == "a photo of {}." and corpus["label_weight"] == 0.5
     assert corpus["synonyms"] == {"dining table": ["table"], "tv monitor": ["monitor", "tv"],

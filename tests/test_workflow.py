@@ -3,15 +3,13 @@
 The repository is copied so that a test can edit package code and see what reruns.
 """
 
-import re
-import shutil
-from collections import Counter
-import subprocess
-import sys
-import xml.etree.ElementTree as ElementTree
-from pathlib import Path
-
 import json
+import re
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,27 +20,10 @@ from PIL import Image
 
 from qaclims.data.classes import voc_xml_name
 from qaclims.data.labels import read_label_png
+from system_packages import debian_executable
+from workflow_runs import REPO, TINY, copy_checkout, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
-    "report": {"montage_images": 4},
-    "cam": {"baseline": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96]}},
-    "ritc": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96], "log_every": 1},
-    "make_cam": {"scales": [1.0, 0.5]},
-    "eval_cam": {"overlays": 4},
-    "irn": {"epochs": 1, "batch_size": 4, "crop_size": 64, "radius": 5, "log_every": 1},
-    "seg": {"iterations": 4, "batch_size": 2, "crop_size": 48, "log_every": 1},
-    "infer_seg": {"scales": [1.0]},
-}
-
-
-def snakemake(checkout: Path, workdir: Path, *arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", *arguments]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> Counter:
@@ -55,21 +36,11 @@ def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
     return set(planned_jobs(result))
 
 
-def write_config(path: Path, config: dict) -> str:
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A copy of the repository and a workdir in which the tiny demo has run to the end."""
     root = tmp_path_factory.mktemp("workflow")
-    checkout = root / "checkout"
-    checkout.mkdir()
-    shutil.copy(REPO / "Snakefile", checkout)
-    shutil.copy(REPO / "config.yaml", checkout)
-    for folder in ("workflow", "qaclims", "envs"):
-        shutil.copytree(REPO / folder, checkout / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    checkout = copy_checkout(root / "checkout")
     workdir = root / "work"
     workdir.mkdir()
     tiny = write_config(root / "tiny.yaml", TINY)
@@ -122,29 +93,32 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert planned_rules(result) == set()
 
 
+# Every change reruns the report summary, which reads every result, and `all`.
+LAST = {"report_summary", "all"}
 SEG = {"train_seg", "infer_seg", "eval_seg"}
 REFINE = {"ir_label", "train_irn", "pseudo_label", "eval_pseudo"} | SEG
 CAMS = {"make_cam", "eval_cam"} | REFINE
-AFTER_VQA = {"vqa_merge", "corpus", "train_ritc", "all"} | CAMS
+AFTER_VQA = {"vqa_merge", "corpus", "train_ritc"} | CAMS | LAST
 DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
 
 
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"report": {"montage_images": 2}}, {"dataset_report", "all"}),
+        ({"report": {"montage_images": 2}}, {"dataset_report"} | LAST),
+        ({"report": {"vqa_images": 1}}, LAST),
         ({"demo": {"seed": 7}}, {"demo_data"} | DATASET_AND_AFTER),
         ({"dataset": {"decode_images": False}}, DATASET_AND_AFTER),
         ({"vqa": {"num_beams": 2}}, {"vqa"} | AFTER_VQA),
-        ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc", "all"} | CAMS),
-        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc", "all"} | CAMS),
-        ({"ritc": {"temperature": 0.5}}, {"train_ritc", "all"} | CAMS),
-        ({"eval_cam": {"threshold": 0.2}}, {"eval_cam", "all"}),
-        ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc", "all"} | CAMS),
-        ({"ir_label": {"gt_prob": 0.6}}, REFINE | {"all"}),
-        ({"irn": {"lr": 0.05}}, {"train_irn", "pseudo_label", "eval_pseudo", "all"} | SEG),
-        ({"pseudo_label": {"beta": 8}}, {"pseudo_label", "eval_pseudo", "all"} | SEG),
-        ({"infer_seg": {"fusion": "mean"}}, {"infer_seg", "eval_seg", "all"}),
+        ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc"} | CAMS | LAST),
+        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc"} | CAMS | LAST),
+        ({"ritc": {"temperature": 0.5}}, {"train_ritc"} | CAMS | LAST),
+        ({"eval_cam": {"threshold": 0.2}}, {"eval_cam"} | LAST),
+        ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc"} | CAMS | LAST),
+        ({"ir_label": {"gt_prob": 0.6}}, REFINE | LAST),
+        ({"irn": {"lr": 0.05}}, {"train_irn", "pseudo_label", "eval_pseudo"} | SEG | LAST),
+        ({"pseudo_label": {"beta": 8}}, {"pseudo_label", "eval_pseudo"} | SEG | LAST),
+        ({"infer_seg": {"fusion": "mean"}}, {"infer_seg", "eval_seg"} | LAST),
     ],
 )
 def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_path, override, expected):
@@ -157,18 +131,19 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("qaclims/viz.py", {"dataset_report", "eval_cam", "eval_pseudo", "all"}),
+        ("qaclims/viz.py", {"dataset_report", "eval_cam", "eval_pseudo"} | LAST),
         ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
         ("qaclims/data/voc.py", DATASET_AND_AFTER),
-        ("qaclims/text/cleanup.py", {"corpus", "train_ritc", "all"} | CAMS),
+        ("qaclims/text/cleanup.py", {"corpus", "train_ritc"} | CAMS | LAST),
         ("qaclims/vqa/answering.py", {"vqa"} | AFTER_VQA),
-        ("qaclims/losses.py", {"train_ritc", "all"} | CAMS),
-        ("qaclims/cam_inference.py", CAMS | {"all"}),
-        ("qaclims/models/cam.py", {"train_cam", "train_ritc", "all"} | CAMS),
-        ("qaclims/crf.py", REFINE | {"all"}),
-        ("qaclims/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo", "all"} | SEG),
-        ("qaclims/random_walk.py", {"pseudo_label", "eval_pseudo", "all"} | SEG),
-        ("qaclims/segmentation.py", SEG | {"all"}),
+        ("qaclims/losses.py", {"train_ritc"} | CAMS | LAST),
+        ("qaclims/cam_inference.py", CAMS | LAST),
+        ("qaclims/models/cam.py", {"train_cam", "train_ritc"} | CAMS | LAST),
+        ("qaclims/crf.py", REFINE | LAST),
+        ("qaclims/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo"} | SEG | LAST),
+        ("qaclims/random_walk.py", {"pseudo_label", "eval_pseudo"} | SEG | LAST),
+        ("qaclims/segmentation.py", SEG | LAST),
+        ("qaclims/report/charts.py", LAST),
     ],
 )
 def test_editing_package_code_reruns_the_rules_that_run_it(finished_run, module, expected):
@@ -231,7 +206,7 @@ def test_a_lost_shard_is_redone_alone(finished_run):
         for path, content in zip(lost, kept):
             path.write_bytes(content)
     assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
-                                            "eval_cam": 1, "all": 1, **REFINE_JOBS})
+                                            "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
 
@@ -299,9 +274,78 @@ def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
         moved.rename(shard)
         for path, content in zip(evaluation, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "all": 1, **REFINE_JOBS})
+    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
     remade = re.findall(r"^\s*output: (\S+)$", result.stdout.split("rule make_cam:")[1], flags=re.MULTILINE)[0]
     assert remade == "results/cam/ritc/maps/shard-1"
+
+
+def test_the_report_summary_covers_every_stage_and_every_job(finished_run):
+    _, workdir, _ = finished_run
+    report = workdir / "results/report"
+    miou = (report / "miou.html").read_text()
+    summaries = [json.loads((workdir / f"results/eval/{name}").read_text())
+                 for name in ("baseline/cam.json", "ritc/cam.json", "pseudo.json", "seg.json")]
+    figures = [summaries[0]["miou"], summaries[0]["best_miou"], summaries[1]["miou"], summaries[1]["best_miou"],
+               summaries[2]["miou"], summaries[3]["miou"], summaries[3]["miou_crf"]]
+    assert re.findall(r'<td class="number">(\d+\.\d)</td></tr>', miou) == [f"{100 * value:.1f}" for value in figures]
+    resources = (report / "stage_resources.html").read_text()
+    # One job per shard (and per network for make_cam); every rule that ran has a record.
+    for rule, jobs in {"vqa": 2, "make_cam": 4, "ir_label": 2, "pseudo_label": 2, "infer_seg": 2, "train_seg": 1}.items():
+        assert f'<td>{rule}</td><td class="number">{jobs}</td>' in resources
+    assert "No benchmark record (taken from Snakemake&#x27;s output cache, or not run): seg_submission." in resources
+    for picture in ("cam_overlays.png", "label_overlays.png"):
+        with Image.open(report / picture) as montage:
+            assert montage.height > 4 * 64  # four images, each at least 64 px high
+    assert (report / "vqa_samples.html").read_text().count("<section>") == 3
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1400,1000", "--virtual-time-budget=10000"]
+REPORT_CATEGORIES = ["Dataset", "CAM seeds", "Pseudo labels", "Segmentation", "Summary", "Overlays", "VQA and corpus",
+                     "Resources"]
+REPORT_SUMMARY_FILES = ["miou.html", "per_class_iou.svg", "threshold_sweep.svg", "cam_overlays.png",
+                        "label_overlays.png", "vqa_samples.html", "stage_resources.html"]
+# Opens the Summary category once the report's app has started, as a click on it does.
+OPEN_SUMMARY = '<script>window.addEventListener("load", () => setTimeout(() => app.showCategory("Summary"), 100));</script>'
+
+
+def render(page: Path, folder: Path) -> tuple[np.ndarray, str]:
+    """Headless Chromium's screenshot of ``page`` in grey levels, and its DOM after the scripts ran, less the scripts."""
+    browser = debian_executable("chromium", "chromium")
+    screenshot = folder / f"{page.stem}.png"
+    outputs = []
+    for output in (f"--screenshot={screenshot}", "--dump-dom"):
+        profile = tempfile.mkdtemp(dir=folder)  # a new, empty profile each time
+        result = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", output, page.as_uri()],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(result.stdout)
+    with Image.open(screenshot) as picture:
+        pixels = np.asarray(picture.convert("L"), dtype=np.float32)
+    return pixels, re.sub(r"<(script|style)\b.*?</\1>", "", outputs[1], flags=re.DOTALL)
+
+
+@pytest.mark.browser
+def test_the_report_renders_in_a_browser(finished_run, tmp_path):
+    checkout, workdir, tiny = finished_run
+    result = snakemake(checkout, workdir, "--configfile", tiny, "--report", "report.html")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = workdir / "report.html"
+    page = report.read_text()
+    assert all(name in page for name in REPORT_SUMMARY_FILES)  # embedded
+
+    pixels, dom = render(report, tmp_path)
+    assert pixels.std() > 20  # not a blank page
+    assert [category for category in REPORT_CATEGORIES if f"<span>{category}</span>" not in dom] == []
+
+    head, _, tail = page.rpartition("</body>")
+    summary = tmp_path / "summary.html"
+    summary.write_text(head + OPEN_SUMMARY + "</body>" + tail)
+    pixels, dom = render(summary, tmp_path)
+    assert pixels.std() > 20
+    assert [figure for figure in ("mIoU per stage", "IoU per class", "CAM threshold sweep")
+            if f">{figure}</td>" not in dom] == []
 
 
 def test_a_wrong_config_key_fails_before_any_job(tmp_path):

@@ -1,4 +1,8 @@
-"""Clean the VQA answers into a text corpus and encode every distinct string with CLIP."""
+"""Clean the VQA answers into a text corpus and encode every distinct string with CLIP.
+
+A CPU stage: the text tower encodes each distinct string once, which takes minutes even at COCO scale,
+so the stage does not hold a GPU.
+"""
 
 import json
 
@@ -9,7 +13,6 @@ from safetensors.torch import save_file
 from qaclims.atomic import atomic_path
 from qaclims.config import clip_model_spec
 from qaclims.data.index import read_index
-from qaclims.device import resolve_device
 from qaclims.stages.common import add_config_argument
 from qaclims.text.clip_text import ClipTextEncoder, load_clip
 from qaclims.text.corpus import build_corpus, foreground_features
@@ -18,22 +21,24 @@ DESCRIPTION = "clean VQA answers into corpus/corpus.parquet and encode them with
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads corpus.*, clip.*, device, precision, output_dir")
+    add_config_argument(parser, "reads corpus.*, clip.*, output_dir")
     parser.add_argument("--answers", required=True, help="merged VQA answers parquet")
     parser.add_argument("--index", required=True, help="dataset index parquet (for the class order)")
     parser.add_argument("--corpus", required=True, help="corpus parquet to write")
     parser.add_argument("--features", required=True, help="safetensors file to write")
     parser.add_argument("--text-index", required=True, help="parquet to write: feature row -> text")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the text encoder")
 
 
 def run(args) -> None:
     config, settings = args.config, args.config["corpus"]
+    torch.set_num_threads(args.threads)
     classes = read_index(args.index).classes
     corpus, strings = build_corpus(pd.read_parquet(args.answers), classes, settings["synonyms"])
 
     name, pretrained, config_dir = clip_model_spec(config)
-    model, tokenizer = load_clip(name, pretrained, config_dir, resolve_device(config["device"]))
-    encoder = ClipTextEncoder(model, tokenizer, settings["prompt"], config["precision"])
+    model, tokenizer = load_clip(name, pretrained, config_dir, torch.device("cpu"))
+    encoder = ClipTextEncoder(model, tokenizer, settings["prompt"])
     features = encoder.encode(strings, settings["batch_size"])
     pair_foreground = foreground_features(
         features,

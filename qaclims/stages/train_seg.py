@@ -10,7 +10,7 @@ from qaclims.stages.common import add_config_argument
 from qaclims.stages.image_files import files_by_image
 from qaclims.stages.training import add_training_arguments, train_and_save
 from qaclims.train.data import LabelledImageDataset, ScaleAugmentation
-from qaclims.train.distributed import distribute, start_processes
+from qaclims.train.distributed import distribute, loader_workers, start_processes
 from qaclims.train.loop import LoopSettings
 from qaclims.train.optim import poly_schedule
 
@@ -36,9 +36,9 @@ def run(args) -> None:
     augmentation = ScaleAugmentation(settings["crop_size"], tuple(settings["scale_range"]), label_stride=1)
     dataset = LabelledImageDataset(list(frame["image_path"]), [label_paths[i] for i in frame["image_id"]],
                                    augmentation, settings["seed"])
-    loop = LoopSettings(0, settings["batch_size"], settings["seed"], settings["checkpoint_every"],
-                        settings["log_every"], workers=args.threads - 1, iterations=settings["iterations"])
     processes = start_processes(config["device"])
+    loop = LoopSettings(0, settings["batch_size"], settings["seed"], settings["checkpoint_every"],
+                        settings["log_every"], workers=loader_workers(args.threads, processes), iterations=settings["iterations"])
 
     torch.manual_seed(settings["seed"])
     network = network_from_config(settings, len(index.classes), settings["backbone_weights"])

@@ -13,7 +13,7 @@ import qaclims
 from qaclims.models.weights import save_weights
 from qaclims.provenance import code_hash
 from qaclims.train.data import Augmentation, ClassificationDataset
-from qaclims.train.distributed import Processes, start_processes, stop_processes
+from qaclims.train.distributed import Processes, loader_workers, start_processes, stop_processes
 from qaclims.train.loop import LoopSettings, labelled_images, run_training, steps_per_epoch, unwrap
 
 
@@ -22,7 +22,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="weights file to write")
     parser.add_argument("--checkpoint-dir", required=True,
                         help="folder for resumable checkpoints, one subfolder per config and code version")
-    parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load data")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the whole job, shared by its processes; all but one of each share load data")
 
 
 @dataclass
@@ -39,10 +39,11 @@ def training_setup(args: argparse.Namespace, index, recipe: dict, seed: int, sta
     frame, labels = labelled_images(index, recipe["split"])
     augmentation = Augmentation(recipe["crop_size"], tuple(recipe["resize_long"]), flip=True)
     dataset = ClassificationDataset(list(frame["image_path"]), labels, augmentation, seed)
+    processes = start_processes(args.config["device"])
     loop = LoopSettings(recipe["epochs"], recipe["batch_size"], seed, recipe["checkpoint_every"],
-                        recipe["log_every"], workers=args.threads - 1)
+                        recipe["log_every"], workers=loader_workers(args.threads, processes))
     max_steps = steps_per_epoch(len(dataset), recipe["batch_size"]) * recipe["epochs"]
-    return TrainingSetup(dataset, loop, start_processes(args.config["device"]), max_steps,
+    return TrainingSetup(dataset, loop, processes, max_steps,
                          checkpoint_key(args.config, stage_module), list(frame["image_id"]))
 
 

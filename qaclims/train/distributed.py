@@ -20,6 +20,12 @@ class Processes:
         return self.rank == 0
 
 
+def loader_workers(job_threads: int, processes: Processes) -> int:
+    """Data-loading workers of each process. A job's threads count the whole job, as Snakemake and Slurm
+    count them, so its processes share them; each keeps one thread for the training step itself."""
+    return max(job_threads // processes.world_size - 1, 0)
+
+
 def start_processes(device_setting: str) -> Processes:
     """Join the torchrun process group when launched by torchrun; otherwise one process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,8 +1,8 @@
 # CAM training: the baseline classifier, then QA-CLIMS's region image-text contrastive training.
 # Checkpoints go to a folder Snakemake does not own, so a killed job resumes instead of restarting.
 
-TRAIN_CAM_LAUNCHER = training_launcher(config["cam"]["baseline"]["gpus"])
-TRAIN_RITC_LAUNCHER = training_launcher(config["ritc"]["gpus"])
+TRAIN_CAM_LAUNCHER = gpu_stage(config["cam"]["baseline"]["gpus"])
+TRAIN_RITC_LAUNCHER = gpu_stage(config["ritc"]["gpus"])
 
 
 rule train_cam:
@@ -18,11 +18,11 @@ rule train_cam:
         log_path("train_cam"),
     benchmark:
         benchmark_path("train_cam")
-    threads: 4
+    threads: 4 * config["cam"]["baseline"]["gpus"]
     resources:
         gpu=config["cam"]["baseline"]["gpus"],
         mem_mb=16000,
-        runtime=600,
+        runtime=minutes_per_attempt(600),
     conda:
         CONDA_ENV
     shell:
@@ -37,6 +37,8 @@ rule train_ritc:
         corpus=rules.corpus.output.corpus,
         features=rules.corpus.output.features,
         model=demo_model_input("clip", "clip_dir"),
+        # An input, so that a wrong path fails the dry run rather than this job, hours into a run.
+        mask_prompt_checkpoint=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],
     output:
         weights=f"{OUT}/cam/ritc.pt",
     params:
@@ -47,11 +49,11 @@ rule train_ritc:
         log_path("train_ritc"),
     benchmark:
         benchmark_path("train_ritc")
-    threads: 4
+    threads: 4 * config["ritc"]["gpus"]
     resources:
         gpu=config["ritc"]["gpus"],
         mem_mb=32000,
-        runtime=1440,
+        runtime=minutes_per_attempt(1440),
     conda:
         CONDA_ENV
     shell:

@@ -11,20 +11,22 @@ rule corpus:
         features=f"{OUT}/corpus/text_features.safetensors",
         text_index=f"{OUT}/corpus/text_index.parquet",
     params:
-        config=stage_config("corpus", "clip", "device", "precision", "output_dir"),
+        config=stage_config("corpus", "clip", *demo_model_keys("clip")),
         code=stage_code("corpus"),
     log:
         log_path("corpus"),
     benchmark:
         benchmark_path("corpus")
+    cache: OUTPUT_CACHE
     threads: 2
     resources:
-        gpu=1,
         mem_mb=8000,
-        runtime=60,
     conda:
         CONDA_ENV
     shell:
         "{QACLIMS} corpus --config {params.config:q} --answers {input.answers:q} --index {input.index:q}"
         " --corpus {output.corpus:q} --features {output.features:q} --text-index {output.text_index:q}"
-        " > {log:q} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
+
+
+benchmark_unless_cached(rules.corpus)

@@ -58,7 +58,7 @@ rule dataset_report:
             category="Dataset",
         ),
     params:
-        config=stage_config("report"),
+        config=stage_config("report.montage_images", "report.montage_split", "report.montage_columns"),
         code=stage_code("dataset_report"),
     log:
         log_path("dataset_report"),

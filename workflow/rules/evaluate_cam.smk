@@ -22,11 +22,11 @@ rule make_cam:
     resources:
         gpu=1,
         mem_mb=16000,
-        runtime=360,
+        runtime=minutes_per_attempt(360),
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        "{GPU_STAGE} make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --network {wildcards.network} --shard {wildcards.shard} --num-shards {params.shards}"
         " --out {output.cams:q} --threads {threads} > {log:q} 2>&1"
 

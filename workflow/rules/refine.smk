@@ -1,7 +1,7 @@
 # IRNet's refinement of the CAMs into pseudo labels: seed labels (dense CRF), the boundary
 # network, the random walk, and the pseudo labels' mIoU.
 
-TRAIN_IRN_LAUNCHER = training_launcher(config["irn"]["gpus"])
+TRAIN_IRN_LAUNCHER = gpu_stage(config["irn"]["gpus"])
 PIPELINE_CAMS = expand(f"{OUT}/cam/{config['ir_label']['network']}/maps/shard-{{shard}}",
                        shard=range(config["make_cam"]["shards"]))
 IR_LABELS = expand(f"{OUT}/ir_label/shard-{{shard}}", shard=range(config["ir_label"]["shards"]))
@@ -27,7 +27,6 @@ rule ir_label:
     threads: config["ir_label"]["threads"]
     resources:
         mem_mb=8000,
-        runtime=240,
     conda:
         CONDA_ENV
     shell:
@@ -50,11 +49,11 @@ rule train_irn:
         log_path("train_irn"),
     benchmark:
         benchmark_path("train_irn")
-    threads: 4
+    threads: 4 * config["irn"]["gpus"]
     resources:
         gpu=config["irn"]["gpus"],
         mem_mb=16000,
-        runtime=240,
+        runtime=minutes_per_attempt(240),
     conda:
         CONDA_ENV
     shell:
@@ -84,11 +83,11 @@ rule pseudo_label:
     resources:
         gpu=1,
         mem_mb=16000,
-        runtime=240,
+        runtime=minutes_per_attempt(240),
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        "{GPU_STAGE} pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --weights {input.weights:q} --shard {wildcards.shard} --num-shards {params.shards}"
         " --out {output.labels:q} --threads {threads} > {log:q} 2>&1"
 

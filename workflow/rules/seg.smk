@@ -1,7 +1,7 @@
 # The final segmentation: DeepLab trained on the pseudo labels, multi-scale inference with and
 # without CRF, its mIoU, and test-split predictions for the evaluation server.
 
-TRAIN_SEG_LAUNCHER = training_launcher(config["seg"]["gpus"])
+TRAIN_SEG_LAUNCHER = gpu_stage(config["seg"]["gpus"])
 
 
 def segmentation_shards(split, variant):
@@ -22,11 +22,11 @@ rule train_seg:
         log_path("train_seg"),
     benchmark:
         benchmark_path("train_seg")
-    threads: 4
+    threads: 4 * config["seg"]["gpus"]
     resources:
         gpu=config["seg"]["gpus"],
         mem_mb=32000,
-        runtime=1440,
+        runtime=minutes_per_attempt(1440),
     conda:
         CONDA_ENV
     shell:
@@ -55,11 +55,11 @@ rule infer_seg:
     resources:
         gpu=1,
         mem_mb=16000,
-        runtime=240,
+        runtime=minutes_per_attempt(240),
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        "{GPU_STAGE} infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --split {wildcards.split} --shard {wildcards.shard} --num-shards {params.shards}"
         " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads} > {log:q} 2>&1"
 
@@ -102,6 +102,11 @@ rule seg_submission:
         code=stage_code("seg_submission"),
     log:
         log_path("seg_submission"),
+    benchmark:
+        benchmark_path("seg_submission")
+    threads: 1
+    resources:
+        mem_mb=2000,
     conda:
         CONDA_ENV
     shell:

@@ -10,23 +10,29 @@ rule vqa:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("vqa", "device", "precision", "output_dir"),
+        config=stage_config("vqa", "device", "precision", *demo_model_keys("vqa")),
         code=stage_code("vqa"),
         shards=config["vqa"]["shards"],
+        # A param, not only a wildcard: the output cache keys a job by its params, not its wildcards.
+        shard="{shard}",
     log:
         f"{OUT}/logs/vqa/shard-{{shard}}.log",
     benchmark:
         f"{OUT}/benchmarks/vqa/shard-{{shard}}.tsv"
-    threads: 2
+    cache: OUTPUT_CACHE
+    threads: 4
     resources:
         gpu=1,
         mem_mb=16000,
-        runtime=720,
+        runtime=minutes_per_attempt(720),
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} vqa --config {params.config:q} --index {input.index:q} --shard {wildcards.shard}"
+        "{GPU_STAGE} vqa --config {params.config:q} --index {input.index:q} --shard {params.shard}"
         " --num-shards {params.shards} --out {output.answers:q} > {log:q} 2>&1"
+
+
+benchmark_unless_cached(rules.vqa)
 
 
 rule vqa_merge:

@@ -1,0 +1,138 @@
+"""The real-dataset presets (workflow/configs/): valid, the reference's numbers, and their dry-run plans.
+
+The dry runs use a fake dataset (benchmarks/dry_run_fixture.py): the index rule's input files
+and an up-to-date index, no images. Speed is measured by benchmarks/dry_run_scale.py, not here.
+"""
+
+import sys
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from qaclims.config import load_config, merge
+from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
+from qaclims.data.coco import read_coco
+from qaclims.data.index import read_index, split_column, to_frame
+from qaclims.data.voc import read_split_list
+from workflow_runs import REPO, copy_checkout, snakemake, write_config
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from dry_run_fixture import planned_jobs, scaled_sizes, write_fake_dataset  # noqa: E402
+
+PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
+SMALL = {"voc12": {"train": 3, "val": 2, "train_aug": 5}, "coco14": {"train": 4, "val": 2}}
+
+
+def preset(name: str) -> dict:
+    return load_config([str(PRESETS[name])])
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_validates_as_the_snakefile_and_the_stages_read_it(name):
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
+    merged = merge(defaults, yaml.safe_load(PRESETS[name].read_text()))
+    validate(merged, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # what the Snakefile does
+    from_cli = load_config([str(REPO / "config.yaml"), str(PRESETS[name])])  # what `qaclims <stage> --config` does
+    assert merged == from_cli
+    # Merged over config.yaml, as Snakemake does, no demo setting stays in force but the demo section,
+    # which a real dataset does not read.
+    assert {key: value for key, value in from_cli.items() if key != "demo"} == \
+        {key: value for key, value in preset(name).items() if key != "demo"}
+
+
+def test_voc_preset_is_the_reference_recipe():
+    config = preset("voc12")
+    assert config["dataset"]["kind"] == "voc12" and config["dataset"]["classes"] == list(VOC_CLASSES)
+    assert config["dataset"]["splits"] == ["train", "val", "train_aug"]
+    ritc = config["ritc"]
+    assert (ritc["lr"], ritc["epochs"], ritc["batch_size"]) == (3.5e-4, 15, 8)
+    assert (ritc["alpha"], ritc["temperature"]) == (0.1, 0.7)
+    assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
+    assert ritc["ovseg_checkpoint"].endswith("ovseg_swinbase_vitL14_ft_mpt.pth")
+    assert (config["vqa"]["model"], config["clip"]["model"], config["clip"]["pretrained"]) == (
+        "Salesforce/blip-vqa-capfilt-large", "ViT-L-14-quickgelu", "openai")
+    assert (config["eval_cam"]["split"], config["infer_seg"]["split"]) == ("train", "val")
+
+
+def test_coco_preset_has_the_coco_settings():
+    config = preset("coco14")
+    dataset = config["dataset"]
+    assert dataset["kind"] == "coco14" and dataset["splits"] == ["train", "val"] and len(dataset["classes"]) == 80
+    assert dataset["mask_pattern"] == "mask/{split}2014/{coco_id}.png"
+    ritc = config["ritc"]
+    assert ritc["lr"] == 1e-5
+    assert ritc["loss_weights"] == {"foreground": 30, "background": 24, "area": 0.2}
+    assert (ritc["epochs"], ritc["batch_size"], ritc["alpha"], ritc["temperature"]) == (15, 8, 0.1, 0.7)
+    assert (config["eval_cam"]["threshold"], config["ir_label"]["foreground_threshold"],
+            config["ir_label"]["background_threshold"], config["pseudo_label"]["background_threshold"]) == (
+        0.15, 0.30, 0.10, 0.20)
+    assert config["eval_cam"]["sweep"] == {"start": 0.10, "stop": 0.58, "step": 0.02}
+    train_splits = [config["vqa"]["splits"], config["cam"]["baseline"]["split"], config["ritc"]["split"],
+                    config["make_cam"]["split"], config["seg"]["split"]]
+    assert train_splits == [["train"], "train", "train", "train", "train"]
+    assert (config["eval_cam"]["split"], config["infer_seg"]["split"]) == ("train", "val")
+
+
+def test_fake_coco_dataset_reads_back_as_its_index(tmp_path):
+    site = write_fake_dataset(tmp_path, PRESETS["coco14"], SMALL["coco14"])
+    dataset = preset("coco14")["dataset"]
+    records, unlabelled = read_coco(site["dataset"]["root"], dataset["classes"], dataset["splits"],
+                                    dataset["coco_annotations"], dataset["coco_images"], dataset["mask_pattern"])
+    index = read_index(f"{site['output_dir']}/data/index.parquet")
+    # The mask files do not exist, so the reader finds no mask; everything else must agree.
+    columns = [column for column in index.frame.columns if column not in ("mask_path", "height", "width")]
+    assert to_frame(records, dataset["classes"], dataset["splits"])[columns].equals(index.frame[columns])
+    assert unlabelled == {"train": 0, "val": 0}
+
+
+def test_fake_voc_dataset_lists_the_images_of_its_index(tmp_path):
+    site = write_fake_dataset(tmp_path, PRESETS["voc12"], SMALL["voc12"])
+    index = read_index(f"{site['output_dir']}/data/index.parquet")
+    split_list = preset("voc12")["dataset"]["voc_split_list"]
+    for split, count in SMALL["voc12"].items():
+        listed = read_split_list(f"{site['dataset']['root']}/{split_list.format(split=split)}")
+        assert listed == index.frame.loc[index.frame[split_column(split)], "image_id"].tolist() and len(listed) == count
+    train, train_aug = (set(index.split(split)["image_id"]) for split in ("train", "train_aug"))
+    assert train < train_aug
+
+
+def sharded_jobs(config: dict) -> dict[str, int]:
+    """Jobs of the rules that run per shard (and per network or split); every other rule runs once."""
+    networks = len(config["make_cam"]["networks"])
+    splits = 2 if config["infer_seg"]["test_split"] else 1
+    return {"vqa": config["vqa"]["shards"], "make_cam": networks * config["make_cam"]["shards"],
+            "eval_cam": networks, "ir_label": config["ir_label"]["shards"],
+            "pseudo_label": config["pseudo_label"]["shards"], "infer_seg": splits * config["infer_seg"]["shards"]}
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    return copy_checkout(tmp_path_factory.mktemp("presets") / "checkout")
+
+
+def dry_run_plan(checkout, folder, name: str, sizes: dict[str, int]):
+    site = write_config(folder / "site.yaml", write_fake_dataset(folder, PRESETS[name], sizes))
+    preset_copy = checkout / "workflow" / "configs" / f"{name}.yaml"
+    result = snakemake(checkout, folder, "--dry-run", "--configfile", str(preset_copy), site)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return planned_jobs(result.stdout + result.stderr)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", PRESETS)
+def test_dry_run_plans_one_job_per_shard(checkout, tmp_path, name):
+    plan = dry_run_plan(checkout, tmp_path, name, SMALL[name])
+    expected = sharded_jobs(preset(name))
+    assert {rule: plan[rule] for rule in expected} == expected
+    assert {rule for rule, count in plan.items() if rule not in expected and count != 1} == set()
+    assert {"train_cam", "train_ritc", "train_irn", "train_seg", "eval_pseudo", "eval_seg", "all"} <= set(plan)
+    assert "index" not in plan  # the fake index is up to date
+
+
+@pytest.mark.workflow
+def test_dry_run_plan_does_not_depend_on_the_image_count(checkout, tmp_path):
+    full = EXPECTED_SPLIT_COUNTS["voc12"]  # 10,582 train_aug and 1,449 val images
+    large = dry_run_plan(checkout, tmp_path / "large", "voc12", full)
+    small = dry_run_plan(checkout, tmp_path / "small", "voc12", scaled_sizes(full, 0.001))
+    assert large == small

@@ -1,0 +1,235 @@
+"""The run report's pieces: the mIoU table, the charts, the montages, the VQA samples and the resources table."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+from qaclims.errors import QaclimsError
+from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
+from qaclims.report.html import page, table
+from qaclims.report.overlays import CAPTION_HEIGHT, GAP, stacked_rows
+from qaclims.report.resources import TOTAL, duration, resources_html, rule_resources, rules_without_records
+from qaclims.report.scores import miou_html, miou_table, per_class_iou
+from qaclims.report.vqa_samples import pair_table, pick_images, vqa_samples_html
+from qaclims.stages.report_summary import overlay_montage, read_benchmarks, read_summary, read_table
+
+CAMS = {
+    "baseline": {"miou": 0.4889, "threshold": 0.15, "best_miou": 0.6294, "best_threshold": 0.44, "split": "train",
+                 "images": 30},
+    "ritc": {"miou": 0.6067, "threshold": 0.15, "best_miou": 0.6287, "best_threshold": 0.27, "split": "train",
+             "images": 30},
+}
+PSEUDO = {"miou": 0.614, "split": "train", "images": 30, "prediction_ignore": "..."}
+SEGMENTATION = {"split": "val", "images": 20, "miou": 0.6357, "miou_crf": 0.7367}
+
+
+def test_miou_table_has_a_row_per_stage_and_setting_in_percent():
+    frame = miou_table(CAMS, PSEUDO, SEGMENTATION)
+    assert frame["stage"].tolist() == ["Baseline CAM"] * 2 + ["QA-CLIMS CAM"] * 2 + ["Pseudo mask"] + ["Segmentation"] * 2
+    np.testing.assert_allclose(frame["mIoU (%)"], [48.89, 62.94, 60.67, 62.87, 61.4, 63.57, 73.67])
+    assert frame["setting"].tolist()[:2] == ["fixed threshold 0.15", "best threshold 0.44, tuned on the evaluation labels"]
+    assert frame["split"].tolist() == ["train"] * 5 + ["val"] * 2 and frame["images"].tolist() == [30] * 5 + [20] * 2
+    assert frame["setting"].tolist()[-2:] == ["without CRF", "with CRF"]
+
+
+def test_miou_table_without_crf_has_one_segmentation_row():
+    frame = miou_table({"ritc": CAMS["ritc"]}, PSEUDO, {"split": "val", "images": 20, "miou": 0.5})
+    assert frame["stage"].tolist() == ["QA-CLIMS CAM", "QA-CLIMS CAM", "Pseudo mask", "Segmentation"]
+
+
+def test_miou_html_shows_one_decimal_right_aligned():
+    text = miou_html(miou_table(CAMS, PSEUDO, SEGMENTATION))
+    assert '<td class="number">48.9</td>' in text and '<td class="number">73.7</td>' in text
+    assert "<td>QA-CLIMS CAM</td>" in text and '<td class="number">30</td>' in text
+
+
+def test_table_escapes_text_and_dashes_missing_values():
+    text = table(pd.DataFrame({"name": ["<b>&"], "value": [float("nan")], "count": [3]}))
+    assert "<td>&lt;b&gt;&amp;</td>" in text and '<td class="number">–</td>' in text and '<td class="number">3</td>' in text
+    whole = page("A & B", text)
+    assert whole.startswith("<!DOCTYPE html>") and "<title>A &amp; B</title>" in whole and "<style>" in whole
+
+
+def per_class_tables():
+    classes = ["background", "cat", "dog"]
+    cam = {network: pd.DataFrame({"class": classes, "iou": iou, "precision": 0.5, "recall": 0.5})
+           for network, iou in (("baseline", [0.7, 0.4, 0.3]), ("ritc", [0.8, 0.5, np.nan]))}
+    pseudo = pd.DataFrame({"class": classes, "iou": [0.85, 0.6, 0.55]})
+    # A table in another class order: the chart still follows the first one's.
+    segmentation = pd.DataFrame({"class": ["dog", "background", "cat"], "iou": [0.6, 0.9, 0.7],
+                                 "iou_crf": [0.65, 0.92, 0.75]})
+    return cam, pseudo, segmentation
+
+
+def test_per_class_iou_has_a_column_per_stage_and_background_first():
+    iou = per_class_iou(*per_class_tables())
+    assert iou.columns.tolist() == ["Baseline CAM", "QA-CLIMS CAM", "Pseudo mask", "Segmentation", "Segmentation + CRF"]
+    assert iou.index.tolist() == ["background", "cat", "dog"]
+    np.testing.assert_allclose(iou.loc["dog"], [30, np.nan, 55, 60, 65])
+    np.testing.assert_allclose(iou["Segmentation + CRF"], [92, 75, 65])
+
+
+def test_per_class_iou_figure_draws_a_bar_per_class_and_stage():
+    iou = per_class_iou(*per_class_tables())
+    figure = per_class_iou_figure(iou)
+    axes = figure.axes[0]
+    bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+    assert len(bars) == iou.size  # 3 classes x 5 stages
+    # Bars come stage by stage; within a stage, class by class from left to right.
+    heights = np.array([bar.get_height() for bar in bars]).reshape(len(iou.columns), len(iou.index))
+    np.testing.assert_allclose(heights, iou.to_numpy().T)
+    centres = np.array([bar.get_x() + bar.get_width() / 2 for bar in bars]).reshape(heights.shape)
+    assert (np.diff(centres, axis=1) > 0).all() and (np.diff(centres, axis=0) > 0).all()
+    assert np.all(np.abs(centres - np.arange(3)) < 0.5)  # each bar inside its class's group
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["background", "cat", "dog"]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == iou.columns.tolist()
+
+
+def test_threshold_sweep_figure_plots_every_point_and_marks_the_best():
+    thresholds = np.round(np.arange(0.05, 0.61, 0.01), 2)
+    sweeps = {"Baseline CAM": pd.DataFrame({"threshold": thresholds, "miou": 0.6 - (thresholds - 0.4) ** 2}),
+              "QA-CLIMS CAM": pd.DataFrame({"threshold": thresholds, "miou": 0.65 - (thresholds - 0.25) ** 2})}
+    axes = threshold_sweep_figure(sweeps, fixed_threshold=0.15).axes[0]
+    curves = [line for line in axes.get_lines() if len(line.get_xdata()) > 2]
+    assert len(curves) == 2
+    for curve, sweep in zip(curves, sweeps.values()):
+        np.testing.assert_allclose(curve.get_xdata(), sweep["threshold"])
+        np.testing.assert_allclose(curve.get_ydata(), sweep["miou"] * 100)
+    best_points = [(line.get_xdata()[0], line.get_ydata()[0]) for line in axes.get_lines() if line.get_marker() == "o"]
+    assert best_points == [pytest.approx((0.40, 60.0)), pytest.approx((0.25, 65.0))]
+    fixed = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    assert len(fixed) == 1 and fixed[0].get_xdata()[0] == 0.15
+
+
+def test_svg_text_is_an_svg_and_the_same_for_the_same_figure():
+    iou = per_class_iou(*per_class_tables())
+    first, second = svg_text(per_class_iou_figure(iou)), svg_text(per_class_iou_figure(iou))
+    assert "<svg" in first and first.rstrip().endswith("</svg>")
+    assert first == second
+
+
+def benchmark_record(seconds, rss, cpu="1.00"):
+    return f"s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n" \
+           f"{seconds}\t0:00:01\t{rss}\t1.0\t1.0\t1.0\t0.0\t0.0\t0.0\t{cpu}\n"
+
+
+def test_benchmarks_of_sharded_rules_are_summed_and_their_peak_memory_is_the_largest(tmp_path):
+    (tmp_path / "index.tsv").write_text(benchmark_record(2.5, 100))
+    (tmp_path / "make_cam").mkdir()
+    (tmp_path / "make_cam/baseline-shard-0.tsv").write_text(benchmark_record(10, 900, "20"))
+    (tmp_path / "make_cam/ritc-shard-1.tsv").write_text(benchmark_record(30, 1500, "40"))
+    (tmp_path / "eval_seg.tsv").write_text(benchmark_record(1, "NA", "NA"))  # Snakemake measured nothing
+    benchmarks = read_benchmarks(str(tmp_path))
+    assert len(benchmarks) == 4
+    resources = rule_resources(benchmarks, ["index", "vqa", "make_cam"]).set_index("rule")
+    assert resources.index.tolist() == ["index", "make_cam", "eval_seg", TOTAL]
+    assert resources.loc["make_cam", "jobs"] == 2 and resources.loc["make_cam", "wall_seconds"] == 40
+    assert resources.loc["make_cam", "peak_rss_mb"] == 1500 and resources.loc["make_cam", "cpu_seconds"] == 60
+    assert math.isnan(resources.loc["eval_seg", "peak_rss_mb"]) and resources.loc["eval_seg", "cpu_seconds"] == 0
+    assert resources.loc[TOTAL].tolist() == [4, 43.5, 1500, 61]
+    assert rules_without_records(benchmarks, ["index", "vqa", "make_cam", "corpus"]) == ["vqa", "corpus"]
+
+
+def test_missing_benchmark_records_are_named_and_an_empty_folder_gives_an_empty_table(tmp_path):
+    benchmarks = read_benchmarks(str(tmp_path / "absent"))
+    resources = rule_resources(benchmarks, ["vqa", "corpus"])
+    assert resources["rule"].tolist() == [TOTAL] and resources.loc[0, "jobs"] == 0
+    text = resources_html(resources, rules_without_records(benchmarks, ["vqa", "corpus"]))
+    assert "No benchmark record (taken from Snakemake&#x27;s output cache, or not run): vqa, corpus." in text
+
+
+def test_a_bad_benchmark_file_is_named(tmp_path):
+    (tmp_path / "train_cam.tsv").write_text("seconds\tmemory\n1\t2\n")
+    with pytest.raises(QaclimsError, match=r"train_cam\.tsv has no s, max_rss"):
+        read_benchmarks(str(tmp_path))
+    (tmp_path / "train_cam.tsv").write_text(benchmark_record("fast", 10))
+    with pytest.raises(QaclimsError, match=r"train_cam\.tsv holds non-numbers"):
+        read_benchmarks(str(tmp_path))
+
+
+def test_durations_read_as_seconds_or_hours_minutes_seconds():
+    assert [duration(value) for value in (0.04, 59.94, 61, 3725.4)] == ["0.0 s", "59.9 s", "0:01:01", "1:02:05"]
+
+
+def test_bad_evaluation_files_are_named(tmp_path):
+    summary = tmp_path / "cam.json"
+    summary.write_text(json.dumps({"miou": 0.5}))
+    with pytest.raises(QaclimsError, match=r"cam\.json has no best_miou, split"):
+        read_summary(str(summary), ["miou", "best_miou", "split"])
+    summary.write_text("{not json")
+    with pytest.raises(QaclimsError, match=r"cam\.json cannot be read"):
+        read_summary(str(summary), ["miou"])
+    per_class = tmp_path / "per_class.csv"
+    per_class.write_text("class,precision\nbackground,0.5\n")
+    with pytest.raises(QaclimsError, match=r"per_class\.csv has no iou"):
+        read_table(str(per_class), ["class", "iou"])
+
+
+def answers_of(image_ids: list[str]) -> pd.DataFrame:
+    rows = []
+    for image_id in image_ids:
+        for kind, count in (("bg", 2), ("fg", 3)):  # stored background first, as the merge sorts them
+            rows += [(image_id, "cat", kind, index, f"{kind} question {index}?", f"{kind} answer {index}")
+                     for index in range(count)]
+    return pd.DataFrame(rows, columns=["image_id", "class", "kind", "template_index", "question", "answer"])
+
+
+def test_vqa_samples_are_spread_over_the_answered_images():
+    answers = answers_of([f"img_{number:02d}" for number in range(10)])
+    assert pick_images(answers, 3) == ["img_00", "img_04", "img_09"]
+    assert pick_images(answers, 1) == ["img_00"]
+    assert pick_images(answers_of(["b", "a"]), 5) == ["a", "b"]
+
+
+def test_a_pair_table_puts_foreground_first_each_answer_next_to_its_corpus_text():
+    answers = answers_of(["img"])
+    frame = pair_table(answers, ["fg text 0", "fg text 1", "fg text 2"])
+    assert frame["kind"].tolist() == ["foreground"] * 3 + ["background"] * 2
+    assert frame["answer"].tolist() == ["fg answer 0", "fg answer 1", "fg answer 2", "bg answer 0", "bg answer 1"]
+    assert frame["corpus text"].tolist() == ["fg text 0", "fg text 1", "fg text 2", "", ""]
+    with pytest.raises(ValueError, match="3 foreground answers but 2"):
+        pair_table(answers, ["a", "b"])
+
+
+def test_vqa_samples_html_shows_answers_corpus_texts_and_thumbnails():
+    answers = answers_of(["img_a", "img_b"])
+    corpus = pd.DataFrame({"image_id": ["img_a", "img_b"], "class": ["cat", "cat"],
+                           "foreground_texts": [["x cat"] * 3, ["y cat"] * 3],
+                           "background_texts": [np.array(["grass", "sky"]), np.array([], dtype=object)]})
+    text = vqa_samples_html(answers, corpus, {"img_a": "data:image/jpeg;base64,AAAA"})
+    assert text.count("<section>") == 1 and 'src="data:image/jpeg;base64,AAAA"' in text
+    assert "<td>fg question 2?</td><td>fg answer 2</td><td>x cat</td>" in text
+    assert "Background texts kept: grass; sky" in text and "img_b" not in text
+    assert "none: training skips this pair" in vqa_samples_html(answers, corpus, {"img_b": "data:,"})
+    with pytest.raises(ValueError, match="no row for image img_a, class cat"):
+        vqa_samples_html(answers, corpus[corpus["image_id"] == "img_b"], {"img_a": "data:,"})
+
+
+def test_stacked_rows_shrink_tall_pictures_and_keep_small_ones():
+    tall = np.full((200, 100, 3), 255, dtype=np.uint8)
+    small = np.zeros((50, 300, 3), dtype=np.uint8)
+    sheet = stacked_rows([("tall", tall), ("small", small)], max_height=100)
+    assert sheet.size == (300 + 2 * GAP, (CAPTION_HEIGHT + 100 + GAP) + (CAPTION_HEIGHT + 50 + GAP) + GAP)
+    # The small picture is pasted at its own size, under its caption.
+    top = GAP + CAPTION_HEIGHT + 100 + GAP + CAPTION_HEIGHT
+    assert np.asarray(sheet)[top:top + 50, GAP:GAP + 300].max() == 0
+    with pytest.raises(ValueError):
+        stacked_rows([], max_height=100)
+
+
+def test_overlay_montage_shows_images_drawn_in_every_folder_or_says_there_are_none(tmp_path):
+    for network, ids in (("baseline", ["a", "b", "c"]), ("ritc", ["b", "c", "d"])):
+        (tmp_path / network).mkdir()
+        for image_id in ids:
+            Image.new("RGB", (40, 20), "red").save(tmp_path / network / f"{image_id}.png")
+    sources = {"baseline": str(tmp_path / "baseline"), "ritc": str(tmp_path / "ritc")}
+    montage = overlay_montage(sources, 5, {"b": "cat"}, "nothing")
+    assert montage.height == 4 * (CAPTION_HEIGHT + 20 + GAP) + GAP  # images b and c, a row per folder
+    (tmp_path / "empty").mkdir()
+    empty = overlay_montage({"pseudo": str(tmp_path / "empty")}, 5, {}, "no overlays")
+    assert empty.height == CAPTION_HEIGHT + 2 * GAP and np.asarray(empty).min() < 128  # dark text on white

@@ -1,0 +1,94 @@
+"""A demo run killed outright picks up where it stopped when the same command runs again.
+
+The run is killed as a power loss would: SIGKILL to Snakemake and every job it started. Then
+the plain command runs again, with no --unlock and no --rerun-incomplete.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from workflow_runs import TINY, copy_checkout, snakemake, snakemake_command, write_config
+
+pytestmark = pytest.mark.workflow
+
+# IRN trains long enough to be killed between checkpoints; ir_label's two shards run one after the other
+# (each wants both cores), so a kill can fall between them.
+RESUMABLE = {**TINY, "irn": {**TINY["irn"], "epochs": 6, "checkpoint_every": 2},
+             "ir_label": {"threads": 2}}
+
+
+def start(checkout: Path, workdir: Path, config: str) -> subprocess.Popen:
+    return subprocess.Popen(snakemake_command(checkout, workdir, "--configfile", config), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(condition, run: subprocess.Popen, what: str, timeout: float = 400) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if run.poll() is not None:
+            pytest.fail(f"the run ended before {what}:\n{run.stdout.read()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def kill_everything(run: subprocess.Popen) -> None:
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+
+STALE_LOCK_REMOVED = "removing the lock that a killed Snakemake left"
+
+
+def planned(checkout: Path, workdir: Path, config: str) -> tuple[list[str], str]:
+    """The rules a dry run plans, and what it printed."""
+    result = snakemake(checkout, workdir, "--configfile", config, "--dry-run")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return re.findall(r"^(?:local)?rule (\w+):", output, flags=re.MULTILINE), output
+
+
+def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_path):
+    checkout = copy_checkout(tmp_path / "checkout")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = write_config(tmp_path / "resumable.yaml", RESUMABLE)
+    results = workdir / "results"
+    shards = [results / "ir_label" / f"shard-{k}" for k in range(2)]
+
+    first = start(checkout, workdir, config)
+    # A second driver in the same folder is refused, and leaves the running one's lock alone.
+    wait_for(lambda: any((workdir / ".snakemake" / "locks").glob("*.lock")), first, "the first run's lock")
+    concurrent = snakemake(checkout, workdir, "--configfile", config)
+    assert concurrent.returncode != 0 and "LockException" in concurrent.stdout + concurrent.stderr
+    # Killed while the second shard is half written: the first one has finished, and Snakemake has noted it.
+    wait_for(lambda: any(shard.is_dir() for shard in shards) and any((results / "ir_label").glob(".shard-*.partial-*")),
+             first, "one seed-label shard finished and the other one started")
+    kill_everything(first)
+    assert [shard.is_dir() for shard in shards].count(True) == 1
+
+    after_first_kill, output = planned(checkout, workdir, config)
+    assert STALE_LOCK_REMOVED in output
+    assert after_first_kill.count("ir_label") == 1 and "make_cam" not in after_first_kill
+
+    checkpoints = results / "checkpoints" / "train_irn"
+    second = start(checkout, workdir, config)
+    wait_for(lambda: any(checkpoints.rglob("last.pt")), second, "an IRN checkpoint")
+    kill_everything(second)
+    assert all(shard.is_dir() for shard in shards) and not (results / "irn" / "irn.pt").exists()
+    after_second_kill, output = planned(checkout, workdir, config)
+    assert STALE_LOCK_REMOVED in output
+    assert "train_irn" in after_second_kill and "ir_label" not in after_second_kill
+
+    finished = snakemake(checkout, workdir, "--configfile", config)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    resumed = re.search(r"resuming from .* at step (\d+)", (results / "logs" / "train_irn.log").read_text())
+    assert resumed and int(resumed.group(1)) >= 2
+    assert (results / "eval" / "seg.json").is_file()
+    assert planned(checkout, workdir, config)[0] == []

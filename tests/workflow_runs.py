@@ -1,0 +1,48 @@
+"""Running the workflow in tests: a copy of the repository, a tiny demo config, the snakemake command line."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
+    "report": {"montage_images": 4},
+    "cam": {"baseline": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96]}},
+    "ritc": {"epochs": 1, "batch_size": 4, "crop_size": 64, "resize_long": [64, 96], "log_every": 1},
+    "make_cam": {"scales": [1.0, 0.5]},
+    "eval_cam": {"overlays": 4},
+    "irn": {"epochs": 1, "batch_size": 4, "crop_size": 64, "radius": 5, "log_every": 1},
+    "seg": {"iterations": 4, "batch_size": 2, "crop_size": 48, "log_every": 1},
+    "infer_seg": {"scales": [1.0]},
+}
+
+
+def copy_checkout(destination: Path) -> Path:
+    """The files a workflow run needs, copied so that a test can edit them."""
+    destination.mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", destination)
+    shutil.copy(REPO / "config.yaml", destination)
+    for folder in ("workflow", "qaclims", "envs"):
+        shutil.copytree(REPO / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return destination
+
+
+def snakemake_command(checkout: Path, workdir: Path, *arguments: str, cores: str = "2") -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"),
+            "--directory", str(workdir), "--cores", cores, *arguments]
+
+
+def snakemake(checkout: Path, workdir: Path, *arguments: str, cores: str = "2", timeout: float = 600,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(checkout, workdir, *arguments, cores=cores), capture_output=True,
+                          text=True, timeout=timeout, env=None if env is None else {**os.environ, **env})
+
+
+def write_config(path: Path, config: dict) -> str:
+    path.write_text(yaml.safe_dump(config))
+    return str(path)

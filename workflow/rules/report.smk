@@ -1,0 +1,67 @@
+# The run report's summary files. The rule reads every other target of `rule all` (PIPELINE_OUTPUTS, from
+# the Snakefile), so it runs last, when every benchmark record of the run exists. It has no benchmark of
+# its own: it could not report it.
+
+REPORT_NETWORKS = config["make_cam"]["networks"]
+# Every rule defined so far, in the order of the rule files, which is the pipeline's order. The resources
+# table lists them in this order, and names those without a benchmark record (taken from the output cache,
+# or not part of this run).
+REPORTED_RULES = [rule.name for rule in workflow.rules]
+
+
+rule report_summary:
+    input:
+        pipeline=PIPELINE_OUTPUTS,
+        index=rules.index.output.index,
+        cam_summaries=expand(rules.eval_cam.output.summary, network=REPORT_NETWORKS),
+        cam_per_class=expand(rules.eval_cam.output.per_class, network=REPORT_NETWORKS),
+        cam_sweeps=expand(rules.eval_cam.output.sweep, network=REPORT_NETWORKS),
+        cam_overlays=expand(rules.eval_cam.output.overlays, network=REPORT_NETWORKS),
+        pseudo_summary=rules.eval_pseudo.output.summary,
+        pseudo_per_class=rules.eval_pseudo.output.per_class,
+        pseudo_overlays=rules.eval_pseudo.output.overlays,
+        seg_summary=rules.eval_seg.output.summary,
+        seg_per_class=rules.eval_seg.output.per_class,
+        answers=rules.vqa_merge.output.answers,
+        corpus=rules.corpus.output.corpus,
+    output:
+        miou=report(f"{OUT}/report/miou.html", caption="../report/miou.rst", category="Summary",
+                    labels={"figure": "mIoU per stage"}),
+        per_class_iou=report(f"{OUT}/report/per_class_iou.svg", caption="../report/per_class_iou.rst",
+                             category="Summary", labels={"figure": "IoU per class"}),
+        threshold_sweep=report(f"{OUT}/report/threshold_sweep.svg", caption="../report/threshold_sweep.rst",
+                               category="Summary", labels={"figure": "CAM threshold sweep"}),
+        cam_overlays=report(f"{OUT}/report/cam_overlays.png", caption="../report/cam_overlays.rst",
+                            category="Overlays", labels={"figure": "CAMs: baseline and QA-CLIMS"}),
+        label_overlays=report(f"{OUT}/report/label_overlays.png", caption="../report/label_overlays.rst",
+                              category="Overlays", labels={"figure": "seed and pseudo labels"}),
+        vqa_samples=report(f"{OUT}/report/vqa_samples.html", caption="../report/vqa_samples.rst",
+                           category="VQA and corpus", labels={"figure": "answers and corpus texts"}),
+        stage_resources=report(f"{OUT}/report/stage_resources.html", caption="../report/stage_resources.rst",
+                               category="Resources", labels={"figure": "time and memory per rule"}),
+    params:
+        config=stage_config("report.overlay_images", "report.vqa_images"),
+        code=stage_code("report_summary"),
+        networks=REPORT_NETWORKS,
+        # Read, not declared: Snakemake writes a job's record after the job, and cached rules write none.
+        benchmarks=f"{OUT}/benchmarks",
+        rules=REPORTED_RULES,
+    log:
+        log_path("report_summary"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        CONDA_ENV
+    shell:
+        "{QACLIMS} report-summary --config {params.config:q} --index {input.index:q} --networks {params.networks}"
+        " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
+        " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
+        " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
+        " --pseudo-overlays {input.pseudo_overlays:q} --seg-summary {input.seg_summary:q}"
+        " --seg-per-class {input.seg_per_class:q} --answers {input.answers:q} --corpus {input.corpus:q}"
+        " --benchmarks {params.benchmarks:q} --rule-order {params.rules}"
+        " --miou {output.miou:q} --per-class-iou {output.per_class_iou:q}"
+        " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
+        " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"
+        " --stage-resources {output.stage_resources:q} > {log:q} 2>&1"
