@@ -367,3 +367,14 @@ def test_a_wrong_config_type_names_the_key(tmp_path):
     output = result.stdout + result.stderr
     assert "montage_images" in output and "integer" in output
     assert not (workdir / "results").exists()
+
+
+def test_the_workstation_profile_limits_gpu_jobs_and_writes_the_report_after_the_run(finished_run):
+    checkout, workdir, tiny = finished_run
+    (workdir / "report.html").unlink(missing_ok=True)
+    result = snakemake(checkout, workdir, "--configfile", tiny, "--forcerun", "report_summary",
+                       "--workflow-profile", str(checkout / "workflow/profiles/workstation"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r'Provided resources: gpu=(Resource\("gpu", )?1\b', output), output
+    assert "Report created" in output and (workdir / "report.html").stat().st_size > 100_000
