@@ -4,8 +4,6 @@ The dry runs use a fake dataset (benchmarks/dry_run_fixture.py): the index rule'
 and an up-to-date index, no images. Speed is measured by benchmarks/dry_run_scale.py, not here.
 """
 
-import sys
-
 import pytest
 import yaml
 from snakemake.utils import validate
@@ -15,10 +13,9 @@ from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
 from qaclims.data.index import read_index, split_column, to_frame
 from qaclims.data.voc import read_split_list
-from workflow_runs import REPO, copy_checkout, snakemake, write_config
+from workflow_runs import REPO, copy_checkout, dry_run_plan, snakemake, write_config
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from dry_run_fixture import planned_jobs, scaled_sizes, write_fake_dataset  # noqa: E402
+from dry_run_fixture import scaled_sizes, write_fake_dataset  # on the path through workflow_runs
 
 PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
 SMALL = {"voc12": {"train": 3, "val": 2, "train_aug": 5}, "coco14": {"train": 4, "val": 2}}
@@ -111,18 +108,16 @@ def checkout(tmp_path_factory):
     return copy_checkout(tmp_path_factory.mktemp("presets") / "checkout")
 
 
-def dry_run_plan(checkout, folder, name: str, sizes: dict[str, int]):
+def preset_plan(checkout, folder, name: str, sizes: dict[str, int]):
     site = write_config(folder / "site.yaml", write_fake_dataset(folder, PRESETS[name], sizes))
     preset_copy = checkout / "workflow" / "configs" / f"{name}.yaml"
-    result = snakemake(checkout, folder, "--dry-run", "--configfile", str(preset_copy), site)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return planned_jobs(result.stdout + result.stderr)
+    return dry_run_plan(snakemake(checkout, folder, "--dry-run", "--configfile", str(preset_copy), site))
 
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("name", PRESETS)
 def test_dry_run_plans_one_job_per_shard(checkout, tmp_path, name):
-    plan = dry_run_plan(checkout, tmp_path, name, SMALL[name])
+    plan = preset_plan(checkout, tmp_path, name, SMALL[name])
     expected = sharded_jobs(preset(name))
     assert {rule: plan[rule] for rule in expected} == expected
     assert {rule for rule, count in plan.items() if rule not in expected and count != 1} == set()
@@ -133,6 +128,6 @@ def test_dry_run_plans_one_job_per_shard(checkout, tmp_path, name):
 @pytest.mark.workflow
 def test_dry_run_plan_does_not_depend_on_the_image_count(checkout, tmp_path):
     full = EXPECTED_SPLIT_COUNTS["voc12"]  # 10,582 train_aug and 1,449 val images
-    large = dry_run_plan(checkout, tmp_path / "large", "voc12", full)
-    small = dry_run_plan(checkout, tmp_path / "small", "voc12", scaled_sizes(full, 0.001))
+    large = preset_plan(checkout, tmp_path / "large", "voc12", full)
+    small = preset_plan(checkout, tmp_path / "small", "voc12", scaled_sizes(full, 0.001))
     assert large == small

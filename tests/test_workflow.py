@@ -21,19 +21,13 @@ from PIL import Image
 from qaclims.data.classes import voc_xml_name
 from qaclims.data.labels import read_label_png
 from system_packages import debian_executable
-from workflow_runs import REPO, TINY, copy_checkout, snakemake, write_config
+from workflow_runs import REPO, TINY, copy_checkout, dry_run_plan, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 
-def planned_jobs(result: subprocess.CompletedProcess) -> Counter:
-    """How many jobs of each rule a dry run plans."""
-    assert result.returncode == 0, result.stdout + result.stderr
-    return Counter(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE))
-
-
 def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
-    return set(planned_jobs(result))
+    return set(dry_run_plan(result))
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +199,7 @@ def test_a_lost_shard_is_redone_alone(finished_run):
     finally:
         for path, content in zip(lost, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
+    assert dry_run_plan(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
                                             "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
@@ -274,7 +268,7 @@ def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
         moved.rename(shard)
         for path, content in zip(evaluation, kept):
             path.write_bytes(content)
-    assert planned_jobs(result) == Counter({"make_cam": 1, "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
+    assert dry_run_plan(result) == Counter({"make_cam": 1, "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
     remade = re.findall(r"^\s*output: (\S+)$", result.stdout.split("rule make_cam:")[1], flags=re.MULTILINE)[0]
     assert remade == "results/cam/ritc/maps/shard-1"
 

@@ -4,11 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The dry-run plan parser and the fake real-scale datasets live with the scale benchmark, which uses them too.
+sys.path.insert(0, str(REPO / "benchmarks"))
+from dry_run_fixture import planned_jobs  # noqa: E402
 TINY = {
     "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
     "report": {"montage_images": 4},
@@ -41,6 +45,13 @@ def snakemake(checkout: Path, workdir: Path, *arguments: str, cores: str = "2", 
               env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(snakemake_command(checkout, workdir, *arguments, cores=cores), capture_output=True,
                           text=True, timeout=timeout, env=None if env is None else {**os.environ, **env})
+
+
+def dry_run_plan(result: subprocess.CompletedProcess) -> Counter:
+    """Jobs per rule that a successful ``snakemake --dry-run`` plans."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return planned_jobs(output)
 
 
 def write_config(path: Path, config: dict) -> str:
