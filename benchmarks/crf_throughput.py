@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    settings = settings_from_config(validate_config({})["ir_label"])
+    defaults = validate_config({})
+    settings = settings_from_config(defaults["ir_label"])
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
         jobs = []
@@ -80,7 +81,7 @@ def main() -> None:
             labels[keys] = 1
             image_path, cam_path = os.path.join(folder, f"{number}.jpg"), os.path.join(folder, f"{number}.npz")
             image.save(image_path, quality=90)
-            save_cams(cam_path, synthetic_cams(boxes, keys))
+            save_cams(cam_path, synthetic_cams(boxes, keys), defaults["make_cam"]["dtype"])
             jobs.append(LabelJob(image_path, cam_path, labels, os.path.join(folder, f"{number}.png")))
 
         # The bare inputs come from the same files, so both paths label the same pixels.

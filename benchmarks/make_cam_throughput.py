@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from qaclims.cam_inference import multiscale_cams, save_cams, scaled_inputs
+from qaclims.config import validate_config
 from qaclims.device import resolve_device
 from qaclims.models.cam import QACLIMSNetwork
 from qaclims.stages.make_cam import ScaledImages
@@ -40,6 +41,7 @@ def main() -> None:
     device = resolve_device(args.device)
     torch.manual_seed(0)
     network = QACLIMSNetwork("resnet50", 20).to(device).eval()
+    dtype = validate_config({})["make_cam"]["dtype"]
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -65,7 +67,7 @@ def main() -> None:
         start = time.perf_counter()
         for position, height, width, inputs in loader:
             cams = multiscale_cams(network.cam_logits, inputs, height, width, keys, device)
-            save_cams(os.path.join(folder, f"out-{position}.npz"), cams)
+            save_cams(os.path.join(folder, f"out-{position}.npz"), cams, dtype)
         synchronise(device)
         full = args.images / (time.perf_counter() - start)
     print(f"{args.images} images of 500x375, scales {SCALES} with flips, ResNet-50, {device}, "

@@ -70,7 +70,9 @@ def main() -> None:
     texts = PairTexts(pair_of, torch.randn(pairs, dimension, device=device) * 0.05,
                       torch.randint(0, 50, (pairs, 10), device=device), torch.ones(pairs, 10, dtype=torch.bool, device=device),
                       F.normalize(torch.randn(50, dimension, device=device), dim=-1))
-    settings = ObjectiveSettings(0.1, 0.7, 10, 8, 0.2, clip_size, "imagenet", args.precision)
+    settings = ObjectiveSettings(alpha=0.1, temperature=0.7, foreground_weight=10, background_weight=8,
+                                 area_weight=0.2, contrastive_batch=4, clip_input_size=clip_size,
+                                 clip_normalization="imagenet", precision=args.precision)
     backbone, head = network.parameter_groups()
     optimizer, scheduler = poly_sgd(backbone, head, 3.5e-4, 10, 1e-4, 1e-4, max_steps=1000)
     samples = torch.arange(args.batch, device=device)

@@ -23,7 +23,7 @@ from qaclims.models.demo import BASE_LAYERS, BLIP_INITIALIZER_RANGE, build_rando
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings
 from qaclims.vqa.questions import questions_for_classes
 
-BLIP_NATIVE_SIZE = 384  # the size BLIP checkpoints are trained at; the reference asks at 480
+BLIP_NATIVE_SIZE = 384  # the size of the hub's BLIP conversions; the reference asks at 480
 BERT_BASE_VOCAB = 30524
 
 

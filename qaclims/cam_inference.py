@@ -60,13 +60,15 @@ def multiscale_cams(cam_logits, inputs: list[torch.Tensor], height: int, width: 
     return ImageCams(keys, normalise_by_max(high_res).cpu(), normalise_by_max(strided).cpu())
 
 
-def save_cams(path: str, cams: ImageCams) -> None:
+def save_cams(path: str, cams: ImageCams, dtype: str) -> None:
+    """An npz of the keys and both maps, the maps stored as ``dtype`` (float16 or float32)."""
     with atomic_path(path) as partial:
         with open(partial, "wb") as handle:
-            np.savez(handle, keys=cams.keys.astype(np.int64), high_res=cams.high_res.numpy().astype(np.float16),
-                     strided=cams.strided.numpy().astype(np.float16))
+            np.savez(handle, keys=cams.keys.astype(np.int64), high_res=cams.high_res.numpy().astype(dtype),
+                     strided=cams.strided.numpy().astype(dtype))
 
 
 def load_cams(path: str) -> dict[str, np.ndarray]:
+    """The keys and both maps, in the dtype they were saved in; readers convert the maps as they need."""
     with np.load(path, allow_pickle=False) as data:
         return {name: data[name] for name in ("keys", "high_res", "strided")}

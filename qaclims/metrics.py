@@ -75,6 +75,16 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return result
 
 
+def first_drop_position(mean_ious: np.ndarray) -> int:
+    """Where a walk up a sweep's thresholds stops: the end of its leading strictly rising run of mIoUs.
+
+    QA-CLIMS's --eval_cam_best keeps the threshold while each next mIoU beats the best so far and
+    stops at the first that does not (a NaN never beats it), so a later, higher peak is not seen.
+    """
+    rising = mean_ious[1:] > mean_ious[:-1]
+    return int(np.cumprod(rising).sum())
+
+
 class ThresholdSweep:
     """One confusion matrix per background threshold, from a single pass over each CAM.
 

@@ -3,6 +3,12 @@
 For every positive (image, class) pair the CAM-masked foreground image is pulled towards the
 pair's foreground text and pushed from its background texts; the background image the other
 way round. An area term keeps the CAMs from covering everything.
+
+The reference trains on 2 GPUs x 4 images: each rank sums the pair losses over its own 4 images
+and DDP averages the ranks' gradients. Here the contrastive losses are the mean over the images a
+process sees of their per-image pair sums, times that per-rank batch (``contrastive_batch``). With
+equal per-process batches, DDP's average then gives one gradient for a global batch however it is
+split over processes, and on 2 x 4 each process's loss is the reference's per-rank pair sum.
 """
 
 from dataclasses import dataclass
@@ -66,6 +72,7 @@ class ObjectiveSettings:
     foreground_weight: float
     background_weight: float
     area_weight: float
+    contrastive_batch: int  # the reference's per-GPU batch, over which it sums the pair losses
     clip_input_size: int
     clip_normalization: str  # "imagenet" (the reference) or "clip"
     precision: str
@@ -82,7 +89,11 @@ def clip_pixels(images: torch.Tensor, normalization: str) -> torch.Tensor:
 
 def ritc_losses(cams: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, samples: torch.Tensor,
                 clip, texts: PairTexts, settings: ObjectiveSettings) -> dict[str, torch.Tensor]:
-    """Named losses of one batch: sigmoid CAMs [B, C, h, w], images [B, 3, H, W], labels [B, C]."""
+    """Named losses of one batch: sigmoid CAMs [B, C, h, w], images [B, 3, H, W], labels [B, C].
+
+    "foreground" and "background" are ``contrastive_batch / B`` times their sums over the batch's
+    pairs (see the module docstring); "area" is the mean CAM value.
+    """
     size = (settings.clip_input_size, settings.clip_input_size)
     cams_resized = F.interpolate(cams, size=size, mode="bilinear", align_corners=True)
     pixels = clip_pixels(F.interpolate(images, size=size, mode="bilinear", align_corners=True),
@@ -93,17 +104,19 @@ def ritc_losses(cams: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, 
     pair_pixels = pixels[batch_index]
     regions = torch.cat([pair_cams * pair_pixels, (1 - pair_cams) * pair_pixels])
     with autocast(images.device, settings.precision):
-        region_features = clip.encode_image(regions, torch.cat([masks, 1 - masks])).float()
+        # Back from autocast's half precision to the CAMs' own.
+        region_features = clip.encode_image(regions, torch.cat([masks, 1 - masks])).to(cams.dtype)
     foreground_features, background_features = region_features.chunk(2)
 
     rows = texts.pair_of[samples.to(texts.pair_of.device)[batch_index], class_index]
     foreground_text = texts.foreground[rows]
     background_text = texts.text_features[texts.background_rows[rows]]
     background_valid = texts.background_valid[rows]
+    per_image_scale = settings.contrastive_batch / cams.shape[0]
     losses = {
-        "foreground": foreground_region_contrastive_loss(
+        "foreground": per_image_scale * foreground_region_contrastive_loss(
             foreground_features, foreground_text, background_text, background_valid, settings.temperature),
-        "background": background_region_contrastive_loss(
+        "background": per_image_scale * background_region_contrastive_loss(
             background_features, foreground_text, background_text, background_valid, settings.temperature),
         "area": area_loss(cams),
     }

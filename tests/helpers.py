@@ -1,4 +1,5 @@
-"""Test helpers: a small indexed dataset, CAM files made up from its masks, a training killed mid-way."""
+"""Test helpers: a small indexed dataset, CAM files made up from its masks, a training killed mid-way,
+an OV-Seg checkpoint."""
 
 import json
 import signal
@@ -35,7 +36,8 @@ def write_cams_following_masks(table, split: str, folder) -> None:
         else:
             high_res = blob_maps(height, width, [(height // 2, width // 2)] * len(keys), sigma=height / 4)
         strided = np.ascontiguousarray(high_res[:, ::4, ::4])
-        save_cams(str(folder / f"{row.image_id}.npz"), ImageCams(keys, torch.from_numpy(high_res), torch.from_numpy(strided)))
+        cams = ImageCams(keys, torch.from_numpy(high_res), torch.from_numpy(strided))
+        save_cams(str(folder / f"{row.image_id}.npz"), cams, "float16")
 
 
 def indexed_demo_dataset(base, classes: list[str], seed: int, **sizes):
@@ -56,3 +58,24 @@ def kill_after_first_checkpoint(command: list[str], checkpoints, env: dict) -> N
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert list(checkpoints.glob("*/last.pt")), "no checkpoint was written before the kill"
+
+
+OVSEG_PREFIX = "clip_adapter.clip_model."
+# The text tower's parameters in OpenAI's CLIP, which OV-Seg holds at clip_adapter.clip_model.
+OPENAI_TEXT_TOWER = ("transformer.", "token_embedding.", "positional_embedding", "ln_final.", "text_projection")
+
+
+def fake_ovseg_state(model, mask_embedding=None, with_text: bool = True, seed: int = 3) -> dict:
+    """OV-Seg's layout: ``model``'s CLIP keys under clip_adapter.clip_model., values unlike the model's own.
+
+    Also the mask embedding when given, and non-CLIP keys of the segmentation model. Without
+    ``with_text``, the text tower's keys are left out (the logit scale stays).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    state = {OVSEG_PREFIX + key: value + 0.01 * torch.randn(value.shape, generator=generator)
+             for key, value in model.state_dict().items() if with_text or not key.startswith(OPENAI_TEXT_TOWER)}
+    if mask_embedding is not None:
+        state[OVSEG_PREFIX + "visual.mask_embedding"] = mask_embedding
+    state["sem_seg_head.predictor.weight"] = torch.randn(5, 7, generator=generator)
+    state["backbone.layers.0.norm.bias"] = torch.randn(3, generator=generator)
+    return state

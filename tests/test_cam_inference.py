@@ -1,8 +1,10 @@
-"""Multi-scale CAMs with flips, the threshold sweep, and the CAM evaluation's checks."""
+"""Multi-scale CAMs with flips, their files in either precision, the threshold sweep and its best threshold,
+and the CAM evaluation's checks."""
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,7 +16,10 @@ from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
 from qaclims.errors import DatasetError
-from qaclims.metrics import ConfusionMatrix, ThresholdSweep
+from qaclims.metrics import ConfusionMatrix, ThresholdSweep, first_drop_position
+from qaclims.models.cam import BaselineCAMNetwork
+from qaclims.models.weights import save_weights
+from qaclims.stages.eval_cam import best_position
 from qaclims.stages.image_files import checked_cams, checked_label_map, files_by_image
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
@@ -65,6 +70,28 @@ def test_sweep_equals_a_direct_computation_for_every_threshold_including_ties():
         assert np.array_equal(sweep.confusion(position).matrix, matrix.matrix)
 
 
+@pytest.mark.parametrize("mean_ious, expected", [
+    ([0.3, 0.4, 0.5, 0.45, 0.6], 2),  # the later, higher 0.6 is never reached
+    ([0.3, 0.4, 0.5], 2),
+    ([0.5, 0.4, 0.6], 0),
+    ([0.3, 0.3, 0.5], 0),  # an equal mIoU is no improvement
+    ([0.3, np.nan, 0.5], 0),
+    ([0.3], 0),
+])
+def test_first_drop_stops_at_the_first_threshold_that_does_not_improve(mean_ious, expected):
+    assert first_drop_position(np.array(mean_ious)) == expected
+
+
+def test_best_position_by_pick_and_the_fixed_threshold_off_the_sweep():
+    # 0.15 is the fixed threshold, not on the 0.1-by-0.1 sweep: only the highest-mIoU pick sees it.
+    thresholds, swept = np.array([0.1, 0.15, 0.2, 0.3]), np.array([0.1, 0.2, 0.3])
+    mean_ious = np.array([0.4, 0.9, 0.5, 0.45])
+    assert best_position(thresholds, mean_ious, swept, "max") == 1
+    assert best_position(thresholds, mean_ious, swept, "first_drop") == 2
+    # On the sweep, the fixed threshold is a step of the walk like any other.
+    assert best_position(thresholds, mean_ious, thresholds, "first_drop") == 1
+
+
 class ReturnsItsInput(torch.nn.Module):
     """A 'network' whose CAM logits are its input channels, at full resolution."""
 
@@ -105,16 +132,21 @@ def test_scales_are_summed_at_the_image_size_and_cropped():
     assert scaled_inputs(image, [0.5])[0].shape == (3, 20, 28)
 
 
-def test_cams_round_trip_as_float16_npz_without_pickles(tmp_path):
+def test_cams_round_trip_as_npz_without_pickles_in_either_precision(tmp_path):
     cams = ImageCams(np.array([2, 5]), torch.rand(2, 6, 7), torch.rand(2, 2, 2))
-    save_cams(str(tmp_path / "x.npz"), cams)
-    loaded = load_cams(str(tmp_path / "x.npz"))
-    assert loaded["keys"].tolist() == [2, 5] and loaded["high_res"].dtype == np.float16
-    assert np.allclose(loaded["high_res"], cams.high_res.numpy(), atol=1e-3)
+    for dtype in ("float16", "float32"):
+        save_cams(str(tmp_path / f"{dtype}.npz"), cams, dtype)
+    half, single = (load_cams(str(tmp_path / f"{dtype}.npz")) for dtype in ("float16", "float32"))
+    assert half["keys"].tolist() == single["keys"].tolist() == [2, 5]
+    assert half["high_res"].dtype == half["strided"].dtype == np.float16
+    assert single["high_res"].dtype == single["strided"].dtype == np.float32
+    np.testing.assert_array_equal(single["high_res"], cams.high_res.numpy())
+    np.testing.assert_array_equal(single["strided"], cams.strided.numpy())
+    assert np.abs(half["high_res"].astype(np.float32) - cams.high_res.numpy()).max() <= 2.5e-4
 
 
 def test_bad_inputs_name_what_is_wrong(tmp_path):
-    save_cams(str(tmp_path / "a.npz"), ImageCams(np.array([0]), torch.rand(1, 4, 4), torch.rand(1, 1, 1)))
+    save_cams(str(tmp_path / "a.npz"), ImageCams(np.array([0]), torch.rand(1, 4, 4), torch.rand(1, 1, 1)), "float16")
     with pytest.raises(DatasetError, match=r"2 images have no \.npz file .* first: \['b', 'c'\]"):
         files_by_image([str(tmp_path)], ["a", "b", "c"], ".npz", "make_cam")
     with pytest.raises(DatasetError, match=r"a\.npz has classes \[0\] but the image is labelled \[1\]"):
@@ -131,31 +163,70 @@ def test_bad_inputs_name_what_is_wrong(tmp_path):
         checked_label_map(str(tmp_path / "ok.png"), num_classes=3, image_size=(5, 4))
 
 
-def test_eval_cam_stage_against_a_direct_computation(tmp_path):
-    classes = ["cat", "dog"]
-    write_demo_dataset(str(tmp_path / "VOC2012"), classes, seed=1, num_train=4, num_train_extra=0, num_val=1,
+def small_indexed_dataset(folder, classes: list[str]) -> str:
+    """Four train images of 32 to 40 px in VOC layout under ``folder``, and the path of their index."""
+    write_demo_dataset(str(folder / "VOC2012"), classes, seed=1, num_train=4, num_train_extra=0, num_val=1,
                        min_size=32, max_size=40, max_objects=2, jpeg_quality=90)
-    index = tmp_path / "index.parquet"
-    dataset = {"kind": "voc12", "root": str(tmp_path / "VOC2012"), "classes": classes}
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
-    dataset_index = read_index(str(index))
+    index = str(folder / "index.parquet")
+    dataset = {"kind": "voc12", "root": str(folder / "VOC2012"), "classes": classes}
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", index]) == 0
+    return index
+
+
+def test_make_cam_stores_the_maps_in_the_configured_precision(tmp_path, one_torch_thread):
+    index = small_indexed_dataset(tmp_path, ["cat", "dog"])
+    torch.manual_seed(0)
+    weights = str(tmp_path / "baseline.pt")
+    save_weights(weights, BaselineCAMNetwork("resnet10", 2), ["cat", "dog"], {}, "test")
+    stored = {}
+    for dtype in ("float16", "float32"):
+        config = {"make_cam": {"split": "train", "scales": [1.0], "dtype": dtype}, "cam": {"backbone": "resnet10"},
+                  "device": "cpu"}
+        assert main(["make-cam", "--config", json.dumps(config), "--index", index, "--weights", weights,
+                     "--network", "baseline", "--out", str(tmp_path / dtype)]) == 0
+        stored[dtype] = {path.name: load_cams(str(path)) for path in sorted((tmp_path / dtype).glob("*.npz"))}
+    assert len(stored["float32"]) == 4 and stored["float16"].keys() == stored["float32"].keys()
+    for name, single in stored["float32"].items():
+        half = stored["float16"][name]
+        for maps in ("high_res", "strided"):
+            assert (half[maps].dtype, single[maps].dtype) == (np.float16, np.float32)
+            # The same maps: float16 is float32 rounded, nothing else differs.
+            np.testing.assert_array_equal(half[maps], single[maps].astype(np.float16))
+
+
+# The sweep of this data: mIoU 0.39, 0.26, 0.64, 0.64, 0.26 at 0.1 to 0.5.
+@pytest.mark.parametrize("dtype, pick, best_threshold", [("float16", "max", 0.3), ("float32", "first_drop", 0.1)])
+def test_eval_cam_stage_against_a_direct_computation(tmp_path, dtype, pick, best_threshold):
+    classes = ["cat", "dog"]
+    index = small_indexed_dataset(tmp_path, classes)
+    dataset_index = read_index(index)
     frame = dataset_index.split("train")
     rng = np.random.default_rng(0)
     direct = ConfusionMatrix(3)
     for row, labels in zip(frame.itertuples(), dataset_index.labels(frame)):
         keys = np.flatnonzero(labels)
-        cams = torch.from_numpy(rng.random((len(keys), row.height, row.width)).astype(np.float32))
-        save_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"), ImageCams(keys, cams, cams[:, ::4, ::4]))
+        # Random maps, higher on their class: the mIoU dips after 0.1 and peaks later, so the
+        # reference's walk stops before the highest threshold.
+        on_class = read_label_png(row.mask_path)[None] == keys[:, None, None] + 1
+        values = np.where(on_class, rng.choice([0.15, 0.45], on_class.shape), rng.choice([0.05, 0.25], on_class.shape))
+        cams = torch.from_numpy(values.astype(np.float32))
+        save_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"), ImageCams(keys, cams, cams[:, ::4, ::4]), dtype)
         stored = load_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"))["high_res"].astype(np.float64)
         direct.update(direct_prediction(stored, keys, 0.3), read_label_png(row.mask_path))
-    config = {"eval_cam": {"threshold": 0.3, "overlays": 2, "sweep": {"start": 0.1, "stop": 0.5, "step": 0.1}}}
+    sweep_settings = {"start": 0.1, "stop": 0.5, "step": 0.1, "pick": pick}
+    config = {"eval_cam": {"threshold": 0.3, "overlays": 2, "sweep": sweep_settings}}
     outputs = {name: str(tmp_path / "eval" / name) for name in ("cam.json", "per_class.csv", "sweep.csv", "overlays")}
-    assert main(["eval-cam", "--config", json.dumps(config), "--index", str(index), "--cams", str(tmp_path / "cams"),
+    assert main(["eval-cam", "--config", json.dumps(config), "--index", index, "--cams", str(tmp_path / "cams"),
                  "--summary", outputs["cam.json"], "--per-class", outputs["per_class.csv"],
                  "--sweep", outputs["sweep.csv"], "--overlays", outputs["overlays"]]) == 0
     summary = json.loads(open(outputs["cam.json"]).read())
     assert summary["miou"] == pytest.approx(direct.mean_iou())
     assert summary["threshold"] == pytest.approx(0.3) and summary["images"] == 4
     assert "tuned on the evaluation labels" in summary["note"]
-    assert len(open(outputs["sweep.csv"]).read().splitlines()) == 1 + 5
+    sweep = pd.read_csv(outputs["sweep.csv"])
+    assert len(sweep) == 5
+    # first_drop stops at the dip after 0.1, as the reference's walk does; max finds the peak.
+    best_miou = sweep["miou"][np.isclose(sweep["threshold"], best_threshold)].item()
+    assert (summary["best_threshold"], summary["best_miou"]) == pytest.approx((best_threshold, best_miou))
+    assert summary["best_pick"] == pick
     assert len(list((tmp_path / "eval" / "overlays").glob("*.png"))) == 2

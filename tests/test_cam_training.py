@@ -1,10 +1,12 @@
 """CAM networks, the RITC objective on a batch, and the training loop's resume and NaN guard."""
 
+import copy
 import json
 import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,8 +14,10 @@ import torch
 from helpers import indexed_demo_dataset, kill_after_first_checkpoint
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.demo import write_demo_clip
-from qaclims.models.mask_clip import MaskPromptCLIP
+from qaclims.losses import background_region_contrastive_loss, foreground_region_contrastive_loss
+from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
 from qaclims.ritc import ObjectiveSettings, PairTexts, ritc_losses
+from qaclims.train.optim import poly_sgd
 from qaclims.text.clip_text import load_clip
 from qaclims.config import DEMO_CLIP_NAME
 
@@ -40,12 +44,12 @@ def test_conv1_and_bn1_are_frozen_and_batch_norm_is_live_only_in_qaclims():
     for model in (baseline, network):
         conv1, bn1 = model.stage1[0], model.stage1[1]
         assert not any(p.requires_grad for p in (*conv1.parameters(), *bn1.parameters()))
-        assert not bn1.training
         backbone, head = model.parameter_groups()
         assert head == list(model.classifier.parameters())
         assert all(p.requires_grad for p in backbone) and all(p is not conv1.weight for p in backbone)
     assert not any(m.training for m in baseline.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert network.stage4[0].bn1.training
+    # The reference's QA-CLIMS ResNet keeps even bn1 a live BatchNorm (net/resnet50_v2.py).
+    assert all(m.training for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +61,19 @@ def tiny_clip(tmp_path_factory):
         return MaskPromptCLIP(model, depth=3)
 
 
-def objective_inputs(labels: torch.Tensor, dimension: int = 32):
+def objective_inputs(labels: torch.Tensor, dimension: int = 32, weights=(10, 8, 0.2), dtype=torch.float32):
     torch.manual_seed(1)
     samples, classes = labels.shape
     pair_of = torch.full((samples, classes), -1)
     pair_of[labels > 0] = torch.arange(int(labels.sum()))
     pairs = max(1, int(labels.sum()))
-    texts = PairTexts(pair_of, torch.randn(pairs, dimension), torch.randint(0, 5, (pairs, 3)),
-                      torch.tensor([[True, True, False]] * pairs), torch.nn.functional.normalize(torch.randn(5, dimension)))
-    settings = ObjectiveSettings(0.1, 0.7, 10, 8, 0.2, 32, "imagenet", "fp32")
+    texts = PairTexts(pair_of, torch.randn(pairs, dimension, dtype=dtype), torch.randint(0, 5, (pairs, 3)),
+                      torch.tensor([[True, True, False]] * pairs),
+                      torch.nn.functional.normalize(torch.randn(5, dimension, dtype=dtype)))
+    foreground, background, area = weights
+    settings = ObjectiveSettings(alpha=0.1, temperature=0.7, foreground_weight=foreground,
+                                 background_weight=background, area_weight=area, contrastive_batch=samples,
+                                 clip_input_size=32, clip_normalization="imagenet", precision="fp32")
     return texts, settings
 
 
@@ -94,6 +102,99 @@ def test_the_objective_trains_the_cams_through_the_pixel_product(tiny_clip):
     area_only = torch.full_like(cams[0, 1], 0.2 / cams.numel())
     assert torch.allclose(cams.grad[0, 1], area_only)
     assert not torch.allclose(cams.grad[0, 0], area_only)
+
+
+# The loss weights (foreground, background, area) of run_voc12_qa_clims.sh and run_coco14_qa_clims.sh.
+REFERENCE_LOSS_WEIGHTS = pytest.mark.parametrize("weights", [(10, 8, 0.2), (30, 24, 0.2)], ids=["voc12", "coco14"])
+REFERENCE_RANK_BATCH = 4
+
+
+def split_objective_inputs(tiny_clip, weights):
+    """A float64 QA-CLIMS network and CLIP, 8 images with 1 to 3 labels each, and their texts."""
+    torch.manual_seed(2)
+    network = QACLIMSNetwork("resnet10", 3).double()
+    clip = copy.deepcopy(tiny_clip).double()
+    images = torch.randn(8, 3, 64, 64, dtype=torch.float64)
+    labels = torch.tensor([[1.0, 0, 0], [1, 1, 1], [0, 1, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1]])
+    texts, settings = objective_inputs(labels, weights=weights, dtype=torch.float64)
+    return network, clip, images, labels, texts, replace(settings, contrastive_batch=REFERENCE_RANK_BATCH)
+
+
+def parameter_gradients(network, clip, images, labels, texts, settings, samples):
+    network.zero_grad(set_to_none=True)
+    ritc_losses(network(images[samples]), images[samples], labels[samples], samples, clip, texts,
+                settings)["total"].backward()
+    return {name: p.grad.clone() for name, p in network.named_parameters() if p.requires_grad}
+
+
+@REFERENCE_LOSS_WEIGHTS
+def test_one_process_and_two_ranks_of_half_the_batch_give_the_same_gradient(tiny_clip, weights):
+    network, clip, images, labels, texts, settings = split_objective_inputs(tiny_clip, weights)
+    # SyncBatchNorm normalises every rank with the statistics of the whole global batch, so a rank's
+    # images are normalised as on one process. Batch norm in eval mode (the same fixed statistics for
+    # any split) makes the normalisation equal in the same way; nothing else mixes images.
+    network.eval()
+    batch = torch.arange(8)
+    one_process = parameter_gradients(network, clip, images, labels, texts, settings, batch)
+    # The training loop gives rank r of W the samples batch[r::W]; DDP averages the ranks' gradients.
+    ranks = [parameter_gradients(network, clip, images, labels, texts, settings, batch[rank::2]) for rank in range(2)]
+    largest = max((one_process[name] - (ranks[0][name] + ranks[1][name]) / 2).abs().max().item() for name in one_process)
+    print(f"largest gradient difference, 1 x 8 against 2 x 4 ({weights}): {largest:.3g}")
+    assert largest < 1e-6
+    assert one_process["classifier.weight"].abs().max() > 1e-3
+
+
+@REFERENCE_LOSS_WEIGHTS
+def test_a_rank_of_four_images_sums_its_pair_losses_as_the_reference_does(tiny_clip, weights):
+    network, clip, images, labels, texts, settings = split_objective_inputs(tiny_clip, weights)
+    network.eval()
+    rank = torch.arange(4)
+    cams = network(images[rank])
+    losses = ritc_losses(cams, images[rank], labels[rank], rank, clip, texts, settings)
+    # The reference's per-rank loop: each (image, class) pair's regions encoded and its losses added.
+    size = (settings.clip_input_size,) * 2
+    cams_clip = torch.nn.functional.interpolate(cams, size=size, mode="bilinear", align_corners=True)
+    images_clip = torch.nn.functional.interpolate(images[rank], size=size, mode="bilinear", align_corners=True)
+    pair_sums = {"foreground": 0.0, "background": 0.0}
+    for b, c in torch.nonzero(labels[rank] > 0).tolist():
+        cam = cams_clip[b, c][None, None]
+        mask = foreground_adaptive_threshold(cam, settings.alpha)
+        foreground = clip.encode_image(cam * images_clip[b], mask)
+        background = clip.encode_image((1 - cam) * images_clip[b], 1 - mask)
+        row = texts.pair_of[b, c]
+        text_pair = (texts.foreground[row][None], texts.text_features[texts.background_rows[row]][None],
+                     texts.background_valid[row][None], settings.temperature)
+        pair_sums["foreground"] += foreground_region_contrastive_loss(foreground, *text_pair).item()
+        pair_sums["background"] += background_region_contrastive_loss(background, *text_pair).item()
+    assert losses["foreground"].item() == pytest.approx(pair_sums["foreground"], rel=1e-9)
+    assert losses["background"].item() == pytest.approx(pair_sums["background"], rel=1e-9)
+    foreground_weight, background_weight, area_weight = weights
+    assert losses["total"].item() == pytest.approx(
+        foreground_weight * pair_sums["foreground"] + background_weight * pair_sums["background"]
+        + area_weight * cams.mean().item(), rel=1e-9)
+
+
+def test_a_ritc_training_step_updates_bn1_statistics_but_not_its_parameters(tiny_clip):
+    torch.manual_seed(3)
+    network = QACLIMSNetwork("resnet10", 3).train()
+    conv1, bn1 = network.stage1[0], network.stage1[1]
+    frozen = {"conv1.weight": conv1.weight, "bn1.weight": bn1.weight, "bn1.bias": bn1.bias}
+    before = {name: tensor.detach().clone() for name, tensor in frozen.items()}
+    running_mean, last_bn_weight = bn1.running_mean.clone(), network.stage4[0].bn2.weight.detach().clone()
+    labels = torch.tensor([[1.0, 0, 1], [0, 1, 0]])
+    texts, settings = objective_inputs(labels)
+    backbone, head = network.parameter_groups()
+    optimizer, scheduler = poly_sgd(backbone, head, lr=0.1, head_lr_multiplier=10, weight_decay=1e-4,
+                                    momentum=1e-4, max_steps=10)
+    images = torch.randn(2, 3, 64, 64)
+    losses = ritc_losses(network(images), images, labels, torch.arange(2), tiny_clip, texts, settings)
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    optimizer.step()
+    scheduler.step()
+    assert not torch.allclose(bn1.running_mean, running_mean)
+    assert all(torch.equal(frozen[name], before[name]) for name in frozen)
+    assert not torch.equal(network.stage4[0].bn2.weight, last_bn_weight)  # the step did train
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +270,21 @@ def test_torchrun_with_two_processes_trains_like_one_process(small_dataset):
     b = torch.load(base / "ddp.pt", weights_only=True)["state_dict"]
     assert all(torch.allclose(a[key].float(), b[key].float(), atol=1e-4) for key in a)
     assert not torch.equal(a["classifier.weight"], torch.zeros_like(a["classifier.weight"]))
+
+
+def test_ritc_refuses_a_batch_that_does_not_split_evenly_over_the_processes(small_dataset):
+    # The contrastive losses are per-process means over images: unequal shares would weight images unequally.
+    base, index, dataset = small_dataset
+    config = {"device": "cpu", "dataset": dataset, "cam": {"backbone": "resnet10"},
+              "ritc": {"batch_size": 3, "crop_size": 64, "resize_long": [64, 96]}}
+    missing = str(base / "not-needed-before-the-check")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "qaclims",
+               "train-ritc", "--config", json.dumps(config), "--index", str(index), "--out", str(base / "ritc.pt"),
+               "--checkpoint-dir", str(base / "ckpt-ritc"), "--baseline", missing, "--corpus", missing,
+               "--features", missing]
+    result = subprocess.run(command, capture_output=True, text=True, env=single_thread_env())
+    assert result.returncode != 0
+    assert "ritc.batch_size 3 does not split evenly over 2 processes" in result.stderr
 
 
 def test_backbone_weights_load_from_a_file_and_bad_names_are_explained(tmp_path):

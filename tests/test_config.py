@@ -40,7 +40,9 @@ def test_empty_config_gets_every_default():
     # The reference's VQA and corpus settings (method.md sections 1 and 2).
     vqa = config["vqa"]
     assert vqa["model"] == "Salesforce/blip-vqa-capfilt-large"
-    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, 3, 10, 1)
+    # max_length=10 and min_length=1 of blip_vqa.py both count the [DEC] start token.
+    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, 3, 9, 0)
+    assert vqa["question_start_token"] == "enc" and vqa["processor"] is None
     assert vqa["max_question_tokens"] == 35 and vqa["splits"] == ["train_aug"]
     assert vqa["foreground_questions"] is None and vqa["background_questions"] is None
     assert config["clip"] == {"model": "ViT-L-14-quickgelu", "pretrained": "openai", "model_config_dir": None}
@@ -48,6 +50,9 @@ def test_empty_config_gets_every_default():
     assert corpus["prompt"] == "a photo of {}." and corpus["label_weight"] == 0.5
     assert corpus["synonyms"] == {"dining table": ["table"], "tv monitor": ["monitor", "tv"],
                                   "potted plant": ["plant"]}
+    # qaclims's cleanup rules; each has a value that restores the reference's.
+    assert (corpus["lemmatise"], corpus["label_match"], corpus["background_removal"]) == (
+        "nouns", "whole_words", "class_and_synonyms")
     # The reference's training recipes (method.md sections 3, 4 and 9).
     baseline = config["cam"]["baseline"]
     assert config["cam"]["backbone"] == "resnet50"
@@ -57,12 +62,14 @@ def test_empty_config_gets_every_default():
     assert (ritc["momentum"], ritc["weight_decay"], ritc["crop_size"], ritc["resize_long"]) == (1e-4, 1e-4, 512, [320, 640])
     assert (ritc["alpha"], ritc["temperature"], ritc["clip_input_size"], ritc["mask_prompt_depth"]) == (0.1, 0.7, 224, 3)
     assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
+    assert ritc["contrastive_batch"] == 4
     assert ritc["clip_normalization"] == "imagenet" and ritc["ovseg_checkpoint"] is None
     # CAM inference and evaluation as IRNet and QA-CLIMS do them (method.md section 5).
     assert config["make_cam"]["scales"] == [1.0, 0.5, 1.5, 2.0] and config["make_cam"]["split"] == "train_aug"
     assert config["make_cam"]["networks"] == ["baseline", "ritc"]
+    assert config["make_cam"]["dtype"] == "float16"  # the reference stores float32
     assert (config["eval_cam"]["split"], config["eval_cam"]["threshold"]) == ("train", 0.15)
-    assert config["eval_cam"]["sweep"] == {"start": 0.05, "stop": 0.60, "step": 0.01}
+    assert config["eval_cam"]["sweep"] == {"start": 0.05, "stop": 0.60, "step": 0.01, "pick": "max"}
     # IRNet's refinement (method.md section 6).
     ir_label = config["ir_label"]
     assert (ir_label["network"], ir_label["foreground_threshold"], ir_label["background_threshold"]) == ("ritc", 0.30, 0.10)
@@ -78,13 +85,15 @@ def test_empty_config_gets_every_default():
                                                                                "balanced")
     assert (seg["batch_size"], seg["iterations"], seg["lr"], seg["momentum"], seg["weight_decay"]) == (10, 30000, 2.5e-4,
                                                                                                      0.9, 5e-4)
-    assert (seg["crop_size"], seg["scale_range"], seg["train_scales"]) == (321, [0.5, 1.5], [1.0, 0.75, 0.5])
+    assert (seg["crop_size"], seg["scale_range"], seg["train_scales"]) == (321, [0.5, 2.0], [1.0, 0.75, 0.5])
     infer = config["infer_seg"]
-    assert (infer["split"], infer["scales"], infer["flip"], infer["fusion"]) == ("val", [0.5, 0.75, 1.0], True, "max")
+    assert (infer["split"], infer["scales"], infer["flip"]) == ("val", [1.0, 0.5, 0.75], False)
+    assert (infer["fusion"], infer["fuse_at"]) == ("max", "logits")
     assert infer["crf"] == {"iterations": 10, "gaussian_sxy": 1, "gaussian_compat": 3, "bilateral_sxy": 67,
                             "bilateral_srgb": 3, "bilateral_compat": 4}
     pseudo = config["pseudo_label"]
     assert (pseudo["radius"], pseudo["beta"], pseudo["exp_times"], pseudo["background_threshold"]) == (5, 10, 8, 0.20)
+    assert pseudo["pad_to_crop"] is False
 
 
 def test_validate_config_fills_siblings_and_does_not_touch_its_input():
@@ -126,6 +135,9 @@ def test_unknown_top_level_key_is_named():
     ({"dataset": {"decode_images": "yes"}}, "dataset.decode_images"),
     ({"report": {"montage_columns": 0}}, "report.montage_columns"),
     ({"output_dir": 3}, "output_dir"),
+    ({"corpus": {"label_match": "words"}}, "corpus.label_match"),
+    ({"make_cam": {"dtype": "float64"}}, "make_cam.dtype"),
+    ({"eval_cam": {"sweep": {"pick": "best"}}}, "eval_cam.sweep.pick"),
 ])
 def test_invalid_value_names_its_dotted_key(config, key):
     with pytest.raises(ConfigError) as error:

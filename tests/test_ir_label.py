@@ -128,7 +128,8 @@ def test_a_cam_of_the_wrong_size_is_named(dataset_with_cams, tmp_path, capsys):
         (broken / path.name).write_bytes(path.read_bytes())
     labels = table.labels(table.frame[table.frame["image_id"] == image_id])[0]
     keys = np.flatnonzero(labels)
-    save_cams(str(broken / f"{image_id}.npz"), ImageCams(keys, torch.rand(len(keys), 7, 9), torch.rand(len(keys), 2, 3)))
+    cams = ImageCams(keys, torch.rand(len(keys), 7, 9), torch.rand(len(keys), 2, 3))
+    save_cams(str(broken / f"{image_id}.npz"), cams, "float16")
     assert run_ir_label(base, index, dataset, broken, tmp_path / "out", threads=2) == 2
     error = capsys.readouterr().err
     assert f"{image_id}.npz is 7x9 but its image is" in error and "Traceback" not in error

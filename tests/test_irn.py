@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from helpers import indexed_demo_dataset, kill_after_first_checkpoint, write_cams_following_masks
@@ -88,10 +89,30 @@ def test_the_boundary_map_averages_the_image_and_its_mirror():
     boundary = network.boundary_map(image, pad_to=64)
     assert boundary.shape == (13, 10) and ((boundary > 0) & (boundary < 1)).all()
     symmetric = torch.cat([image[..., :19], image[..., :18].flip(-1)], dim=-1)
-    # A mirror-symmetric image has a mirror-symmetric map once the padding is mirrored too: without
-    # padding (pad_to smaller than the image) both passes see the same content.
-    mirrored = network.boundary_map(symmetric, pad_to=0)
+    # A mirror-symmetric image has a mirror-symmetric map when nothing is padded: the padding would
+    # sit on the right of both passes, so on opposite sides once the mirror's map is flipped back.
+    mirrored = network.boundary_map(symmetric)
     assert torch.allclose(mirrored, mirrored.flip(-1), atol=1e-5)
+
+
+def test_the_boundary_map_runs_on_the_unpadded_image_unless_padding_to_the_crop_is_asked_for():
+    torch.manual_seed(0)
+    network = IRNetwork("resnet10").eval()
+    image = torch.randn(3, 50, 37)
+    pair = torch.stack([image, image.flip(-1)])
+
+    def expected(images):
+        with torch.no_grad():
+            logits = network(images)[0][:, 0, :13, :10]  # ceil(50 / 4) x ceil(37 / 4)
+        return torch.sigmoid(logits[0] / 2 + logits[1].flip(-1) / 2)
+
+    unpadded = network.boundary_map(image)
+    padded = network.boundary_map(image, pad_to=64)
+    torch.testing.assert_close(unpadded, expected(pair), rtol=0, atol=1e-6)
+    torch.testing.assert_close(padded, expected(F.pad(pair, (0, 64 - 37, 0, 64 - 50))), rtol=0, atol=1e-6)
+    # Group norm pools over the whole input, so the padding moves the map everywhere, not only at the border.
+    assert (padded - unpadded).abs().max() > 0.01
+    assert (padded - unpadded)[:4, :4].abs().max() > 0
 
 
 def test_augmented_labels_are_cropped_with_the_image_and_padded_with_ignore(tmp_path):
@@ -169,8 +190,15 @@ def test_a_crop_too_small_for_the_radius_is_explained(seeded_dataset, capsys):
     assert "irn.crop_size 48 gives a 12-pixel stride-4 grid, too small for pairs of irn.radius 10" in capsys.readouterr().err
 
 
-def test_pseudo_labels_and_their_evaluation_through_the_command_line(seeded_dataset, tmp_path, capsys):
+def test_pseudo_labels_and_their_evaluation_through_the_command_line(seeded_dataset, tmp_path, capsys, monkeypatch):
     base, index, dataset, seeds = seeded_dataset
+    paddings, boundary_map = [], IRNetwork.boundary_map
+
+    def recording_boundary_map(network, image, pad_to=None):
+        paddings.append(pad_to)
+        return boundary_map(network, image, pad_to)
+
+    monkeypatch.setattr(IRNetwork, "boundary_map", recording_boundary_map)
     table = read_index(str(index))
     write_cams_following_masks(table, "train_aug", tmp_path / "cams")
     config = json.dumps({"device": "cpu", "dataset": dataset, "cam": {"backbone": "resnet10", "backbone_weights": "none"},
@@ -189,6 +217,13 @@ def test_pseudo_labels_and_their_evaluation_through_the_command_line(seeded_data
     for row, image_labels in zip(frame.itertuples(), table.labels(frame)):
         assert labels[row.image_id].shape == read_label_png(row.mask_path).shape
         assert set(np.unique(labels[row.image_id])) <= {0, *(np.flatnonzero(image_labels) + 1)}
+    assert paddings == [None] * len(frame)  # QA-CLIMS's unpadded boundary map by default
+    padded_config = json.dumps({**json.loads(config), "pseudo_label": {"pad_to_crop": True}})
+    assert main(["pseudo-label", "--config", padded_config, "--index", str(index), "--cams", str(tmp_path / "cams"),
+                 "--weights", str(weights), "--shard", "0", "--num-shards", "4",
+                 "--out", str(tmp_path / "padded")]) == 0
+    padded = len(list((tmp_path / "padded").iterdir()))
+    assert padded > 0 and paddings[len(frame):] == [48] * padded  # irn.crop_size
 
     summary, per_class = tmp_path / "pseudo.json", tmp_path / "pseudo_per_class.csv"
     assert main(["eval-pseudo", "--config", config, "--index", str(index), "--labels", str(tmp_path / "pseudo-0"),

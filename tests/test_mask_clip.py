@@ -7,17 +7,17 @@ import warnings
 import pytest
 import torch
 
+from helpers import OPENAI_TEXT_TOWER, OVSEG_PREFIX, fake_ovseg_state
 from qaclims.config import DEMO_CLIP_NAME
 from qaclims.errors import QaclimsError
 from qaclims.models.demo import write_demo_clip
-from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
+from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold, load_ovseg_text_tower
 from qaclims.text.clip_text import load_clip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # The demo CLIP's vision tower: 64x64 images in 16x16 patches (a 4x4 grid), width 64, 3 blocks.
 IMAGE, PATCH, GRID, WIDTH, BLOCKS = 64, 16, 4, 64, 3
-PREFIX = "clip_adapter.clip_model."
 
 
 @pytest.fixture(scope="module")
@@ -247,30 +247,19 @@ def test_a_batch_equals_its_samples_one_by_one(clip_model):
 # --- OV-Seg checkpoint ------------------------------------------------------------------------
 
 
-def fake_ovseg_state(model, mask_embedding):
-    """OV-Seg's layout: CLIP keys under clip_adapter.clip_model., values unlike the model's own."""
-    generator = torch.Generator().manual_seed(3)
-    state = {PREFIX + key: value + 0.01 * torch.randn(value.shape, generator=generator)
-             for key, value in model.state_dict().items()}
-    state[PREFIX + "visual.mask_embedding"] = mask_embedding
-    state["sem_seg_head.predictor.weight"] = torch.randn(5, 7, generator=generator)
-    state["backbone.layers.0.norm.bias"] = torch.randn(3, generator=generator)
-    return state
-
-
 def test_loads_ovseg_clip_and_mask_embedding(clip_model, tmp_path):
     embedding = random_embedding(seed=4)
     state = fake_ovseg_state(clip_model, embedding)
     path = tmp_path / "ovseg_swinbase_vitL14_ft_mpt.pth"
     torch.save({"model": state}, path)
     wrapper = wrap(clip_model, 3)
-    assert not torch.equal(clip_model.visual.conv1.weight, state[PREFIX + "visual.conv1.weight"])
+    assert not torch.equal(clip_model.visual.conv1.weight, state[OVSEG_PREFIX + "visual.conv1.weight"])
 
     wrapper.load_ovseg_checkpoint(str(path))
     assert torch.equal(wrapper.mask_embedding, embedding)
     for key in ("visual.conv1.weight", "visual.transformer.resblocks.2.attn.in_proj_weight", "visual.proj",
                 "token_embedding.weight"):
-        assert torch.equal(clip_model.state_dict()[key], state[PREFIX + key]), key
+        assert torch.equal(clip_model.state_dict()[key], state[OVSEG_PREFIX + key]), key
     assert not any(p.requires_grad for p in wrapper.parameters())
 
 
@@ -284,7 +273,7 @@ def test_loads_from_a_state_dict_in_memory(clip_model):
 @pytest.mark.parametrize("dropped", ["visual.transformer.resblocks.1.attn.in_proj_weight", "visual.mask_embedding"])
 def test_a_missing_vision_key_is_an_error_naming_key_and_file(clip_model, tmp_path, dropped):
     state = fake_ovseg_state(clip_model, random_embedding(seed=6))
-    del state[PREFIX + dropped]
+    del state[OVSEG_PREFIX + dropped]
     path = tmp_path / "ovseg.pth"
     torch.save({"model": state}, path)
     wrapper = wrap(clip_model, 3)
@@ -300,7 +289,7 @@ def test_a_missing_vision_key_is_an_error_naming_key_and_file(clip_model, tmp_pa
 def test_a_missing_text_key_is_fine(clip_model):
     embedding = random_embedding(seed=7)
     state = fake_ovseg_state(clip_model, embedding)
-    del state[PREFIX + "token_embedding.weight"]
+    del state[OVSEG_PREFIX + "token_embedding.weight"]
     wrapper = wrap(clip_model, 3)
     wrapper.load_ovseg_checkpoint({"model": state})
     assert torch.equal(wrapper.mask_embedding, embedding)
@@ -312,3 +301,60 @@ def test_a_misshapen_vision_key_is_an_error_naming_it(clip_model, tmp_path):
     torch.save({"model": state}, path)
     with pytest.raises(QaclimsError, match=r"visual\.mask_embedding \(checkpoint \(2, 16, 64\)"):
         wrap(clip_model, 3).load_ovseg_checkpoint(str(path))
+
+
+# --- OV-Seg's text tower ----------------------------------------------------------------------
+
+
+def text_tower(model) -> dict:
+    return {key: value.clone() for key, value in model.state_dict().items() if key.startswith(OPENAI_TEXT_TOWER)}
+
+
+def test_loads_the_checkpoints_text_tower_and_nothing_else(clip_model, tmp_path):
+    state = fake_ovseg_state(clip_model, random_embedding(seed=9))
+    path = tmp_path / "ovseg.pth"
+    torch.save({"model": state}, path)
+    before = {key: value.clone() for key, value in clip_model.state_dict().items()}
+
+    change = load_ovseg_text_tower(clip_model, str(path))
+    after = clip_model.state_dict()
+    loaded = text_tower(clip_model)
+    assert len(loaded) > 10
+    for key in loaded:
+        assert torch.equal(after[key], state[OVSEG_PREFIX + key]), key
+    for key in set(after) - set(loaded):
+        assert torch.equal(after[key], before[key]), key  # the vision tower and the logit scale
+    assert change == pytest.approx(max((state[OVSEG_PREFIX + key] - before[key]).abs().max().item() for key in loaded))
+    assert change > 0
+
+
+def test_the_same_text_tower_changes_nothing(clip_model):
+    state = {OVSEG_PREFIX + key: value.clone() for key, value in clip_model.state_dict().items()}
+    assert load_ovseg_text_tower(clip_model, {"model": state}) == 0.0
+
+
+def test_a_checkpoint_without_text_keys_leaves_the_model_alone(clip_model):
+    before = text_tower(clip_model)
+    state = fake_ovseg_state(clip_model, random_embedding(seed=10), with_text=False)
+    assert OVSEG_PREFIX + "logit_scale" in state
+    assert load_ovseg_text_tower(clip_model, {"model": state}) is None
+    for key, value in text_tower(clip_model).items():
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.mark.parametrize("broken", ["drop", "reshape"])
+def test_a_partial_text_tower_is_an_error_naming_key_and_file(clip_model, tmp_path, broken):
+    state = fake_ovseg_state(clip_model, random_embedding(seed=11))
+    key = OVSEG_PREFIX + "ln_final.weight"
+    if broken == "drop":
+        del state[key]
+    else:
+        state[key] = state[key][:-1]
+    path = tmp_path / "ovseg.pth"
+    torch.save({"model": state}, path)
+    before = text_tower(clip_model)
+    with pytest.raises(QaclimsError, match=re.escape("ln_final.weight")) as error:
+        load_ovseg_text_tower(clip_model, str(path))
+    assert str(path) in str(error.value) and "text tower" in str(error.value)
+    for name, value in text_tower(clip_model).items():
+        assert torch.equal(value, before[name]), name  # nothing is half-loaded

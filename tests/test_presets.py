@@ -43,7 +43,7 @@ def test_voc_preset_is_the_reference_recipe():
     assert config["dataset"]["kind"] == "voc12" and config["dataset"]["classes"] == list(VOC_CLASSES)
     assert config["dataset"]["splits"] == ["train", "val", "train_aug"]
     ritc = config["ritc"]
-    assert (ritc["lr"], ritc["epochs"], ritc["batch_size"]) == (3.5e-4, 15, 8)
+    assert (ritc["lr"], ritc["epochs"], ritc["batch_size"], ritc["contrastive_batch"]) == (3.5e-4, 15, 8, 4)
     assert (ritc["alpha"], ritc["temperature"]) == (0.1, 0.7)
     assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
     assert ritc["ovseg_checkpoint"].endswith("ovseg_swinbase_vitL14_ft_mpt.pth")
@@ -60,11 +60,12 @@ def test_coco_preset_has_the_coco_settings():
     ritc = config["ritc"]
     assert ritc["lr"] == 1e-5
     assert ritc["loss_weights"] == {"foreground": 30, "background": 24, "area": 0.2}
-    assert (ritc["epochs"], ritc["batch_size"], ritc["alpha"], ritc["temperature"]) == (15, 8, 0.1, 0.7)
+    assert (ritc["epochs"], ritc["batch_size"], ritc["contrastive_batch"]) == (15, 8, 4)
+    assert (ritc["alpha"], ritc["temperature"]) == (0.1, 0.7)
     assert (config["eval_cam"]["threshold"], config["ir_label"]["foreground_threshold"],
             config["ir_label"]["background_threshold"], config["pseudo_label"]["background_threshold"]) == (
         0.15, 0.30, 0.10, 0.20)
-    assert config["eval_cam"]["sweep"] == {"start": 0.10, "stop": 0.58, "step": 0.02}
+    assert config["eval_cam"]["sweep"] == {"start": 0.10, "stop": 0.58, "step": 0.02, "pick": "max"}
     train_splits = [config["vqa"]["splits"], config["cam"]["baseline"]["split"], config["ritc"]["split"],
                     config["make_cam"]["split"], config["seg"]["split"]]
     assert train_splits == [["train"], "train", "train", "train", "train"]

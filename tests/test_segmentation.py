@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pydensecrf.densecrf as densecrf
@@ -14,16 +15,18 @@ from pydensecrf.utils import unary_from_softmax
 
 from helpers import indexed_demo_dataset, kill_after_first_checkpoint
 from qaclims.cli import main
-from qaclims.config import validate_config
+from qaclims.config import load_config, validate_config
 from qaclims.crf import CRFSettings
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
+from qaclims.errors import ConfigError
 from qaclims.models.deeplab import segmentation_network
 from qaclims.segmentation import (InferenceSettings, balanced_cross_entropy, crf_postprocess, fused_logits,
                                   multi_scale_loss)
 from qaclims.stages.seg_submission import SERVER_FOLDER
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+VOC_PRESET = Path(__file__).resolve().parents[1] / "workflow" / "configs" / "voc12.yaml"
 
 
 def test_the_balanced_loss_averages_the_background_and_foreground_means():
@@ -47,17 +50,78 @@ def test_fusion_of_a_model_that_returns_its_input():
     mirrored = torch.cat([image[..., :6], image[..., :6].flip(-1)], dim=-1)
     for fusion in ("max", "mean"):
         # Every scale resized back is the image again, up to resampling; the mirror adds nothing new.
-        fused = fused_logits(lambda batch: batch, mirrored, InferenceSettings((1.0,), True, fusion))
+        fused = fused_logits(lambda batch: batch, mirrored, InferenceSettings((1.0,), True, fusion, "image"))
         assert torch.allclose(fused, mirrored)
     shifted = {"max": None, "mean": None}
     for fusion in shifted:
         shifted[fusion] = fused_logits(lambda batch: batch + 1 - batch.shape[-1] / 12, image,
-                                       InferenceSettings((0.5, 1.0), False, fusion))
+                                       InferenceSettings((0.5, 1.0), False, fusion, "image"))
     # Scale 1 adds 0 to the image, scale 0.5 adds 0.5 to its half-size copy: max takes the second, mean halves it.
     half = F.interpolate(F.interpolate(image[None], scale_factor=0.5, mode="bilinear", align_corners=False),
                          (8, 12), mode="bilinear", align_corners=False)[0] + 0.5
     assert torch.allclose(shifted["max"], torch.maximum(half, image))
     assert torch.allclose(shifted["mean"], (half + image) / 2)
+
+
+@pytest.fixture(scope="module")
+def tiny_deeplab():
+    torch.manual_seed(0)
+    return segmentation_network("deeplabv2", "resnet10", 4).eval()
+
+
+def upsample(logits, size):
+    return F.interpolate(logits, size, mode="bilinear", align_corners=False)
+
+
+def rescale(image, scale):
+    """The reference's MSC input at ``scale``: resized by the factor, not to a rounded size."""
+    return F.interpolate(image[None], scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+def test_the_default_and_voc_inference_is_the_reference_msc_max_at_the_scale_one_logit_size(tiny_deeplab):
+    sections = [validate_config({})["infer_seg"], load_config([str(VOC_PRESET)])["infer_seg"]]
+    assert InferenceSettings.from_config(sections[0]) == InferenceSettings.from_config(sections[1]) == \
+        InferenceSettings((1.0, 0.5, 0.75), False, "max", "logits")
+    image = torch.randn(3, 61, 83)
+    with torch.no_grad():
+        # CLIMS segmentation/deeplabv2 MSC.forward at test time: the base logits, those of the 0.5 and
+        # 0.75 inputs resized to them, the pixel-wise max; main_v2.py then resizes that to the image.
+        base = tiny_deeplab(image[None])
+        smaller = [tiny_deeplab(rescale(image, scale)) for scale in (0.5, 0.75)]
+        expected = upsample(torch.stack([base, *(upsample(item, base.shape[-2:]) for item in smaller)]).amax(dim=0),
+                            (61, 83))[0]
+    assert base.shape[-2:] == (8, 11) and [item.shape[-2:] for item in smaller] == [(4, 6), (6, 8)]
+    fused = fused_logits(tiny_deeplab, image, InferenceSettings.from_config(sections[0]))
+    torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
+
+
+def test_flip_and_fusion_after_upsampling_change_the_logits_as_computed_by_hand(tiny_deeplab):
+    image = torch.randn(3, 61, 83)
+    with torch.no_grad():
+        inputs = [image[None], rescale(image, 0.5), rescale(image, 0.75)]
+        plain = [tiny_deeplab(item) for item in inputs]
+        mirrors = [tiny_deeplab(item.flip(-1)).flip(-1) for item in inputs]
+    reference = fused_logits(tiny_deeplab, image, InferenceSettings((1.0, 0.5, 0.75), False, "max", "logits"))
+    flipped = fused_logits(tiny_deeplab, image, InferenceSettings((1.0, 0.5, 0.75), True, "max", "logits"))
+    late = fused_logits(tiny_deeplab, image, InferenceSettings((1.0, 0.5, 0.75), False, "max", "image"))
+    late_mean = fused_logits(tiny_deeplab, image, InferenceSettings((1.0, 0.5, 0.75), True, "mean", "image"))
+    logit_size = plain[0].shape[-2:]
+    torch.testing.assert_close(flipped, upsample(torch.stack([upsample(item, logit_size) for item in plain + mirrors])
+                                                 .amax(dim=0), (61, 83))[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(late, torch.stack([upsample(item, (61, 83)) for item in plain]).amax(dim=0)[0],
+                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(late_mean, torch.stack([upsample(item, (61, 83)) for item in plain + mirrors])
+                               .mean(dim=0)[0], rtol=0, atol=1e-5)
+    for variant in (flipped, late, late_mean):
+        assert variant.shape == reference.shape == (4, 61, 83)
+        assert (variant - reference).abs().max() > 1e-3
+
+
+def test_the_config_refuses_fusion_at_the_logit_size_without_scale_one():
+    with pytest.raises(ConfigError, match=r"config key infer_seg.scales: \[0.5, 0.75\] does not contain"):
+        validate_config({"infer_seg": {"scales": [0.5, 0.75]}})
+    assert validate_config({"infer_seg": {"scales": [0.5, 0.75], "fuse_at": "image"}})["infer_seg"]["scales"] == [0.5, 0.75]
+    assert validate_config({"infer_seg": {"scales": [0.5, 1]}})["infer_seg"]["fuse_at"] == "logits"
 
 
 def test_crf_postprocessing_equals_direct_pydensecrf_calls():

@@ -1,13 +1,15 @@
-"""Batched BLIP answering equals the reference one-question-per-call answering (tiny demo BLIP)."""
+"""Batched BLIP answering equals the reference one-question-per-call answering (tiny demo BLIP);
+questions start with [ENC]; answers are at most 9 tokens long."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers import BertTokenizer, BlipTextConfig
 
 from qaclims.errors import QaclimsError
-from qaclims.models.demo import write_demo_blip
-from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
+from qaclims.models.demo import demo_vocabulary, write_demo_blip
+from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip, question_start_id
 from qaclims.vqa.questions import questions_for_classes
 
 BLIP_SIZE = 64
@@ -54,12 +56,27 @@ def interpolating(blip):
     return BlipAnswerer(model, processor, GenerationSettings(image_size=96))
 
 
+def one_at_a_time(answerer: BlipAnswerer):
+    images = make_images()
+    texts, owners = make_questions()
+    return images, texts, owners, [answerer.answer_one(images[o], q) for q, o in zip(texts, owners)]
+
+
 @pytest.fixture(scope="module")
 def reference(interpolating):
     """The one-question-per-call answers, computed once for the module."""
-    images = make_images()
-    texts, owners = make_questions()
-    return images, texts, owners, [interpolating.answer_one(images[o], q) for q, o in zip(texts, owners)]
+    return one_at_a_time(interpolating)
+
+
+@pytest.fixture(scope="module")
+def interpolating_cls(blip):
+    model, processor = blip
+    return BlipAnswerer(model, processor, GenerationSettings(image_size=96, question_start_token="cls"))
+
+
+@pytest.fixture(scope="module")
+def reference_cls(interpolating_cls):
+    return one_at_a_time(interpolating_cls)
 
 
 def test_settings_select_the_interpolation_path(blip, interpolating):
@@ -84,10 +101,13 @@ def test_reference_answers_vary_so_the_comparison_means_something(reference):
     assert any(len(found) > 1 for found in by_text.values())
 
 
+@pytest.mark.parametrize("start", ["enc", "cls"])
 @pytest.mark.parametrize("batch_size", [1, 5, 64])
-def test_batched_answers_equal_one_at_a_time_answers(interpolating, reference, batch_size):
-    images, texts, owners, expected = reference
-    answers = interpolating.answer(images, texts, owners, batch_size=batch_size)
+def test_batched_answers_equal_one_at_a_time_answers(request, start, batch_size):
+    suffix = "_cls" if start == "cls" else ""
+    answerer = request.getfixturevalue(f"interpolating{suffix}")
+    images, texts, owners, expected = request.getfixturevalue(f"reference{suffix}")
+    answers = answerer.answer(images, texts, owners, batch_size=batch_size)
     assert len(answers) == len(expected)
     mismatches = [(k, texts[k], owners[k], got, want)
                   for k, (got, want) in enumerate(zip(answers, expected)) if got != want]
@@ -114,11 +134,79 @@ def test_native_size_batched_equals_one_at_a_time(blip):
     assert answerer.answer(images, texts, owners, batch_size=16) == expected
 
 
+@pytest.mark.parametrize("start, token", [("enc", "[ENC]"), ("cls", "[CLS]")])
+def test_every_question_reaches_the_text_encoder_starting_with_the_chosen_token(blip, start, token):
+    model, processor = blip
+    answerer = BlipAnswerer(model, processor, GenerationSettings(image_size=BLIP_SIZE, max_new_tokens=2,
+                                                                  question_start_token=start))
+    images = make_images()
+    texts, owners = make_questions()
+    seen = []
+    hook = model.text_encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True)
+    try:
+        answerer.answer(images, texts[:24], owners[:24], batch_size=8)
+        answerer.answer_one(images[0], texts[0])
+    finally:
+        hook.remove()
+    first_ids = torch.cat([ids[:, 0] for ids in seen])
+    assert len(first_ids) == 24 + 1
+    assert first_ids.tolist() == [processor.tokenizer.convert_tokens_to_ids(token)] * len(first_ids)
+    # Only the first token is replaced: the rest is the tokenizer's.
+    assert seen[-1][0, 1:].tolist() == processor.tokenizer(texts[0]).input_ids[1:]
+
+
+def test_the_start_token_changes_answers(reference, reference_cls):
+    # [ENC] and [CLS] have different embeddings, so the switch reaches the model.
+    assert reference[3] != reference_cls[3]
+
+
+def test_answers_are_at_most_nine_tokens_as_the_references_max_length_10(blip, reference, monkeypatch):
+    model, processor = blip
+    images, texts, owners, _ = reference
+    lengths = {}
+    generate = model.text_decoder.generate
+
+    def counting_generate(*args, **kwargs):
+        sequences = generate(*args, **kwargs)  # the [DEC] start token, then the answer
+        lengths.setdefault(kwargs["max_new_tokens"], []).extend([sequences.shape[1] - 1] * len(sequences))
+        return sequences
+
+    monkeypatch.setattr(model.text_decoder, "generate", counting_generate)
+    BlipAnswerer(model, processor, GenerationSettings(image_size=96, max_new_tokens=20)).answer(
+        images, texts, owners, batch_size=64)
+    answerer = BlipAnswerer(model, processor, GenerationSettings(image_size=96))
+    answerer.answer(images, texts, owners, batch_size=64)
+    answerer.answer_one(images[0], texts[0])
+    # Left alone the tiny decoder goes on past 9 tokens, so the default bound is what stops it.
+    assert max(lengths[20]) > 9
+    assert max(lengths[9]) == 9 and len(lengths[9]) == len(texts) + 1
+
+
+def test_a_tokenizer_without_enc_gets_dec_and_enc_added_as_blip_adds_them():
+    # As the hub's Salesforce/blip-vqa-* tokenizers: bert-base-uncased's vocabulary alone.
+    vocabulary = [token for token in demo_vocabulary() if token not in ("[DEC]", "[ENC]")]
+    tokenizer = BertTokenizer(vocab={token: index for index, token in enumerate(vocabulary)})
+    text_config = BlipTextConfig(vocab_size=len(vocabulary) + 2, bos_token_id=len(vocabulary))
+    assert question_start_id(tokenizer, text_config, "enc", "hub-blip") == len(vocabulary) + 1
+    assert tokenizer.convert_tokens_to_ids("[DEC]") == text_config.bos_token_id
+    assert question_start_id(tokenizer, text_config, "cls", "hub-blip") == vocabulary.index("[CLS]")
+
+
+def test_enc_that_would_miss_the_models_ids_fails_naming_the_model_and_the_switch():
+    vocabulary = [token for token in demo_vocabulary() if token not in ("[DEC]", "[ENC]")]
+    tokenizer = BertTokenizer(vocab={token: index for index, token in enumerate(vocabulary)})
+    text_config = BlipTextConfig(vocab_size=len(vocabulary) + 10, bos_token_id=len(vocabulary) + 5)
+    with pytest.raises(QaclimsError, match="no \\[ENC\\]") as caught:
+        question_start_id(tokenizer, text_config, "enc", "some/blip")
+    assert "some/blip" in str(caught.value) and "vqa.question_start_token: cls" in str(caught.value)
+
+
 @pytest.mark.parametrize("max_new_tokens", [1, 3])
 def test_max_new_tokens_bounds_the_answer_length(blip, reference, max_new_tokens):
     model, processor = blip
     images, texts, owners, long_answers = reference
-    # With the default 10 new tokens some answers are longer than the bound tested here,
+    # With the default 9 new tokens some answers are longer than the bound tested here,
     # so the bound is what shortens them.
     assert max(len(a.split()) for a in long_answers) > max_new_tokens
     answerer = BlipAnswerer(model, processor, GenerationSettings(image_size=96, max_new_tokens=max_new_tokens))

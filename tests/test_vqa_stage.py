@@ -16,6 +16,7 @@ from qaclims.data.index import label_column, read_index, write_index
 from qaclims.models.demo import write_demo_blip
 from qaclims.sharding import shard_items
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
+from qaclims.vqa.blip_checkpoint import write_original_checkpoint
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
 
 CLASSES = ["cat", "dog", "person"]
@@ -46,8 +47,10 @@ def setup(tmp_path_factory):
     return {"base": base, "index": index, "config": config, "splits": splits, "output_dir": output_dir}
 
 
-def run_vqa(setup, out, index=None, shard=0, num_shards=1) -> int:
-    return main(["vqa", "--config", setup["config"], "--index", str(index or setup["index"]),
+def run_vqa(setup, out, index=None, shard=0, num_shards=1, **vqa) -> int:
+    config = json.loads(setup["config"])
+    config["vqa"].update(vqa)
+    return main(["vqa", "--config", json.dumps(config), "--index", str(index or setup["index"]),
                  "--shard", str(shard), "--num-shards", str(num_shards), "--out", str(out)])
 
 
@@ -108,6 +111,30 @@ def test_answers_are_those_of_one_question_at_a_time(setup, shards):
     for image_id, rows in answers.groupby("image_id"):
         image = load_rgb(path_of[image_id])
         assert [answerer.answer_one(image, q) for q in rows["question"]] == rows["answer"].tolist(), image_id
+
+
+def test_question_start_token_cls_reaches_the_answers(setup, shards, tmp_path):
+    out = tmp_path / "shard_0.parquet"
+    assert run_vqa(setup, out, shard=0, num_shards=2, question_start_token="cls") == 0
+    answers, enc_answers = pd.read_parquet(out), pd.read_parquet(shards[0])
+    assert answers[KEY].equals(enc_answers[KEY]) and not answers["answer"].equals(enc_answers["answer"])
+    model, processor = load_blip(demo_model_paths(str(setup["output_dir"]))["blip"], torch.device("cpu"))
+    answerer = BlipAnswerer(model, processor, GenerationSettings(image_size=64, max_new_tokens=MAX_NEW_TOKENS,
+                                                                 question_start_token="cls"))
+    index = read_index(str(setup["index"]))
+    image = load_rgb(dict(zip(index.frame["image_id"], index.frame["image_path"]))[answers["image_id"][0]])
+    first = answers[answers["image_id"] == answers["image_id"][0]]
+    assert [answerer.answer_one(image, q) for q in first["question"]] == first["answer"].tolist()
+
+
+def test_an_original_checkpoint_of_the_demo_blip_gives_the_demo_answers(setup, shards, tmp_path):
+    demo = demo_model_paths(str(setup["output_dir"]))["blip"]
+    checkpoint = tmp_path / "weights" / "model_base_vqa_capfilt_large.pth"
+    checkpoint.parent.mkdir()
+    write_original_checkpoint(load_blip(demo, torch.device("cpu"))[0], str(checkpoint))
+    out = tmp_path / "shard_0.parquet"
+    assert run_vqa(setup, out, shard=0, num_shards=2, model=str(checkpoint), processor=demo) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(shards[0]))
 
 
 def test_merge_gives_the_sorted_concatenation(setup, shards):

@@ -17,16 +17,10 @@ class CAMNetwork(nn.Module):
         self.stage1 = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1)
         self.stage2, self.stage3, self.stage4 = resnet.layer2, resnet.layer3, resnet.layer4
         self.classifier = nn.Conv2d(resnet.fc.in_features, num_classes, kernel_size=1, bias=False)
-        # conv1 and bn1 keep their ImageNet values, as in IRNet.
+        # conv1 and bn1 keep their ImageNet parameters, as in IRNet. bn1's running statistics still
+        # follow the subclass's batch norm mode: fixed in the baseline, live in the QA-CLIMS network.
         for parameter in (*resnet.conv1.parameters(), *resnet.bn1.parameters()):
             parameter.requires_grad_(False)
-        self._frozen_bn = [resnet.bn1]
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for layer in self._frozen_bn:
-            layer.eval()
-        return self
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.stage4(self.stage3(self.stage2(self.stage1(images))))
@@ -56,7 +50,11 @@ class BaselineCAMNetwork(CAMNetwork):
 
 
 class QACLIMSNetwork(CAMNetwork):
-    """Per-pixel sigmoid CAMs; batch norm is live (SyncBatchNorm under DDP), as in the reference."""
+    """Per-pixel sigmoid CAMs; batch norm is live (SyncBatchNorm under DDP), as in the reference.
+
+    bn1 included: its parameters are frozen, but its running statistics update in train mode, as in
+    the reference's net/resnet50_v2.py.
+    """
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.cam_logits(images))

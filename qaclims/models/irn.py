@@ -94,14 +94,17 @@ class IRNetwork(nn.Module):
         return list(self.boundary.parameters()), displacement
 
     @torch.no_grad()
-    def boundary_map(self, image: torch.Tensor, pad_to: int) -> torch.Tensor:
+    def boundary_map(self, image: torch.Tensor, pad_to: int | None = None) -> torch.Tensor:
         """[ceil(H/4), ceil(W/4)] boundary probability of a [3, H, W] image, averaged with its mirror.
 
-        The image is zero-padded at the bottom and right to at least the training crop, as the
-        reference does: group norm then sees inputs like those it trained on.
+        QA-CLIMS (like CLIMS) runs the network on the image as it is. IRNet first zero-pads it at the
+        bottom and right to the training crop; ``pad_to`` does that, so that group norm sees inputs
+        shaped like its training crops. Padding changes the map everywhere: group norm pools its
+        statistics over the whole input.
         """
         height, width = image.shape[-2:]
         pair = torch.stack([image, image.flip(-1)])
-        pair = F.pad(pair, (0, max(0, pad_to - width), 0, max(0, pad_to - height)))
+        if pad_to is not None:
+            pair = F.pad(pair, (0, max(0, pad_to - width), 0, max(0, pad_to - height)))
         logits = self(pair)[0][:, 0, :(height - 1) // 4 + 1, :(width - 1) // 4 + 1]
         return torch.sigmoid(logits[0] / 2 + logits[1].flip(-1) / 2)

@@ -15,7 +15,10 @@ from torch import nn
 from qaclims.errors import QaclimsError
 
 OVSEG_PREFIX = "clip_adapter.clip_model."
-MASK_EMBEDDING_KEY = "visual.mask_embedding"
+VISION_PREFIX = "visual."
+MASK_EMBEDDING_KEY = VISION_PREFIX + "mask_embedding"
+# CLIP's logit scale (and SigLIP's bias) score image-text pairs; neither tower computes with them.
+LOGIT_KEYS = ("logit_scale", "logit_bias")
 # Enough missing keys to see the pattern (a wrong prefix, a different model) without a wall of text.
 MAX_KEYS_LISTED = 20
 
@@ -116,38 +119,77 @@ class MaskPromptCLIP(nn.Module):
         missing or misshapen vision key is an error. Text keys are loaded when they fit but
         are optional, and the many non-CLIP keys of OV-Seg (the segmentation head) are ignored.
         """
-        source, checkpoint = _read_checkpoint(path_or_state_dict)
-        available = {key[len(OVSEG_PREFIX):]: value for key, value in checkpoint.items()
-                     if isinstance(key, str) and key.startswith(OVSEG_PREFIX)}
+        source, weights = read_ovseg_clip(path_or_state_dict)
         targets = dict(self.clip_model.state_dict())
         if self.mask_embedding is not None:
             targets[MASK_EMBEDDING_KEY] = self.mask_embedding
-
-        missing, mismatched = [], []
-        for key, target in targets.items():
-            if not key.startswith("visual."):
-                continue
-            if key not in available:
-                missing.append(key)
-            elif tuple(available[key].shape) != tuple(target.shape):
-                mismatched.append(f"{key} (checkpoint {tuple(available[key].shape)}, model {tuple(target.shape)})")
-        if missing or mismatched:
-            problems = []
-            if missing:
-                listed = ", ".join(missing[:MAX_KEYS_LISTED]) + (" ..." if len(missing) > MAX_KEYS_LISTED else "")
-                problems.append(f"{len(missing)} missing keys: {listed}")
-            if mismatched:
-                problems.append(f"{len(mismatched)} keys with the wrong shape: {', '.join(mismatched)}")
-            raise QaclimsError(
-                f"the OV-Seg checkpoint {source} does not fit the CLIP vision tower (keys under "
-                f"{OVSEG_PREFIX!r}): {'; '.join(problems)}"
-            )
-
+        _check_fit(source, split_towers(weights)[0], split_towers(targets)[0], "the CLIP vision tower")
         with torch.no_grad():
             for key, target in targets.items():
-                value = available.get(key)
+                value = weights.get(key)
                 if value is not None and tuple(value.shape) == tuple(target.shape):
                     target.copy_(value)
+
+
+def read_ovseg_clip(path_or_state_dict) -> tuple[str, dict[str, torch.Tensor]]:
+    """(a name for error messages, the CLIP weights of an OV-Seg checkpoint under open_clip's names).
+
+    OV-Seg's model holds OpenAI's CLIP at ``clip_adapter.clip_model``, whose parameter names
+    open_clip's CLIP class keeps, so the mapping is the prefix alone.
+    """
+    source, checkpoint = _read_checkpoint(path_or_state_dict)
+    return source, {key[len(OVSEG_PREFIX):]: value for key, value in checkpoint.items()
+                    if isinstance(key, str) and key.startswith(OVSEG_PREFIX)}
+
+
+def split_towers(weights: dict) -> tuple[dict, dict]:
+    """(vision, text) parts of open_clip-named CLIP weights; the logit scale and bias belong to neither."""
+    vision = {key: value for key, value in weights.items() if key.startswith(VISION_PREFIX)}
+    text = {key: value for key, value in weights.items()
+            if not key.startswith(VISION_PREFIX) and key not in LOGIT_KEYS}
+    return vision, text
+
+
+def load_ovseg_text_tower(model: nn.Module, path_or_state_dict) -> float | None:
+    """Load the text tower of an OV-Seg checkpoint into the open_clip CLIP ``model``.
+
+    Returns the largest absolute change this made to a weight (0 when the checkpoint's tower is
+    the model's own), or None when the checkpoint holds no text-tower keys and ``model`` is
+    unchanged. A checkpoint holding some text keys must hold every one of the model's, in its
+    shapes: a partial tower would mix two encoders without a word.
+    """
+    source, weights = read_ovseg_clip(path_or_state_dict)
+    _, text = split_towers(weights)
+    if not text:
+        return None
+    _, targets = split_towers(dict(model.state_dict()))
+    _check_fit(source, text, targets, "the CLIP text tower")
+    change = 0.0
+    with torch.no_grad():
+        for key, target in targets.items():
+            value = text[key].to(target.dtype)
+            change = max(change, (value - target).abs().max().item())
+            target.copy_(value)
+    return change
+
+
+def _check_fit(source: str, available: dict, targets: dict, tower: str) -> None:
+    """An error naming the checkpoint and the keys of ``targets`` that ``available`` lacks or misshapes."""
+    missing = [key for key in targets if key not in available]
+    mismatched = [f"{key} (checkpoint {tuple(available[key].shape)}, model {tuple(target.shape)})"
+                  for key, target in targets.items()
+                  if key in available and tuple(available[key].shape) != tuple(target.shape)]
+    if not missing and not mismatched:
+        return
+    problems = []
+    if missing:
+        listed = ", ".join(missing[:MAX_KEYS_LISTED]) + (" ..." if len(missing) > MAX_KEYS_LISTED else "")
+        problems.append(f"{len(missing)} missing keys: {listed}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} keys with the wrong shape: {', '.join(mismatched)}")
+    raise QaclimsError(
+        f"the OV-Seg checkpoint {source} does not fit {tower} (keys under {OVSEG_PREFIX!r}): {'; '.join(problems)}"
+    )
 
 
 def _run_block(block: nn.Module, x: torch.Tensor, transformer: nn.Module) -> torch.Tensor:

@@ -33,18 +33,20 @@ def per_class_iou_figure(iou: pd.DataFrame) -> Figure:
     return figure
 
 
-def threshold_sweep_figure(sweeps: Mapping[str, pd.DataFrame], fixed_threshold: float | None = None) -> Figure:
+def threshold_sweep_figure(sweeps: Mapping[str, pd.DataFrame], best_thresholds: Mapping[str, float],
+                           fixed_threshold: float | None = None) -> Figure:
     """mIoU (%) against the background threshold, one line per network, its best point marked.
 
-    Each sweep has the columns ``threshold`` and ``miou`` (a fraction); the fixed threshold,
-    when given, is drawn as a dashed line.
+    Each sweep has the columns ``threshold`` and ``miou`` (a fraction). The marked point is the
+    sweep's threshold in ``best_thresholds``, as eval_cam picked it (eval_cam.sweep.pick), which
+    need not be the highest. The fixed threshold, when given, is drawn as a dashed line.
     """
     figure = Figure(figsize=(6.5, 4.0), layout="constrained")
     axes = figure.add_subplot()
     for name, sweep in sweeps.items():
         miou = sweep["miou"].to_numpy() * 100
         (line,) = axes.plot(sweep["threshold"], miou, label=name)
-        best = int(np.nanargmax(miou))
+        best = int(np.flatnonzero(np.isclose(sweep["threshold"], best_thresholds[name]))[0])
         axes.plot(sweep["threshold"].iloc[best], miou[best], "o", color=line.get_color())
         axes.annotate(f"{miou[best]:.1f} at {sweep['threshold'].iloc[best]:.2f}", (sweep["threshold"].iloc[best], miou[best]),
                       textcoords="offset points", xytext=(4, 6), fontsize="small", color=line.get_color())

@@ -2,6 +2,10 @@
 
 A CPU stage: the text tower encodes each distinct string once, which takes minutes even at COCO scale,
 so the stage does not hold a GPU.
+
+The class-label prompts of t_fg are encoded as the reference encodes them: with the text tower of
+the CLIP it trains with, which is OV-Seg's checkpoint loaded over OpenAI's CLIP. The answers keep
+``clip.*``'s (OpenAI's) tower, as the reference's answer cache does.
 """
 
 import json
@@ -13,7 +17,9 @@ from safetensors.torch import save_file
 from qaclims.atomic import atomic_path
 from qaclims.config import clip_model_spec
 from qaclims.data.index import read_index
+from qaclims.models.mask_clip import load_ovseg_text_tower
 from qaclims.stages.common import add_config_argument
+from qaclims.text.cleanup import CleanupSettings
 from qaclims.text.clip_text import ClipTextEncoder, load_clip
 from qaclims.text.corpus import build_corpus, foreground_features
 
@@ -21,7 +27,7 @@ DESCRIPTION = "clean VQA answers into corpus/corpus.parquet and encode them with
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads corpus.*, clip.*, output_dir")
+    add_config_argument(parser, "reads corpus.*, clip.*, ritc.ovseg_checkpoint, output_dir")
     parser.add_argument("--answers", required=True, help="merged VQA answers parquet")
     parser.add_argument("--index", required=True, help="dataset index parquet (for the class order)")
     parser.add_argument("--corpus", required=True, help="corpus parquet to write")
@@ -34,23 +40,29 @@ def run(args) -> None:
     config, settings = args.config, args.config["corpus"]
     torch.set_num_threads(args.threads)
     classes = read_index(args.index).classes
-    corpus, strings = build_corpus(pd.read_parquet(args.answers), classes, settings["synonyms"])
+    corpus, strings = build_corpus(pd.read_parquet(args.answers), classes, CleanupSettings.from_config(settings))
 
     name, pretrained, config_dir = clip_model_spec(config)
     model, tokenizer = load_clip(name, pretrained, config_dir, torch.device("cpu"))
     encoder = ClipTextEncoder(model, tokenizer, settings["prompt"])
     features = encoder.encode(strings, settings["batch_size"])
+    # Only after the answers: loading the label tower replaces the text weights of this model.
+    label_tower = use_label_text_tower(model, config["ritc"]["ovseg_checkpoint"])
+    print(f"class labels encoded with {label_tower}; answers with clip.* ({name}, {pretrained})")
+    label_features = encoder.encode(classes, settings["batch_size"])
     pair_foreground = foreground_features(
+        label_features,
+        torch.tensor(corpus["class_index"].to_numpy()),
         features,
-        torch.tensor(corpus["label_row"].to_numpy()),
         torch.as_tensor([list(rows) for rows in corpus["foreground_rows"]]).reshape(len(corpus), -1),
         settings["label_weight"],
     )
     metadata = {"clip_model": name, "clip_pretrained": str(pretrained), "prompt": settings["prompt"],
-                "label_weight": json.dumps(settings["label_weight"]), "texts": str(len(strings))}
+                "label_weight": json.dumps(settings["label_weight"]), "texts": str(len(strings)),
+                "label_text_tower": label_tower}
     with atomic_path(args.features) as partial:
-        save_file({"text_features": features.contiguous(), "pair_foreground": pair_foreground.contiguous()},
-                  str(partial), metadata=metadata)
+        save_file({"text_features": features.contiguous(), "label_features": label_features.contiguous(),
+                   "pair_foreground": pair_foreground.contiguous()}, str(partial), metadata=metadata)
     with atomic_path(args.text_index) as partial:
         pd.DataFrame({"row": range(len(strings)), "text": strings}).to_parquet(partial, index=False)
     with atomic_path(args.corpus) as partial:
@@ -58,3 +70,15 @@ def run(args) -> None:
     empty = int((~corpus["has_background"]).sum())
     print(f"{len(corpus)} pairs, {len(strings)} distinct texts, {empty} pairs without background text "
           f"(skipped in training); wrote {args.corpus} and {args.features}")
+
+
+def use_label_text_tower(model: torch.nn.Module, ovseg_checkpoint: str | None) -> str:
+    """Load the text tower that encodes the class labels into ``model``; say which one it is."""
+    if not ovseg_checkpoint:
+        return "clip.* (ritc.ovseg_checkpoint is not set)"
+    change = load_ovseg_text_tower(model, ovseg_checkpoint)
+    if change is None:
+        return f"clip.* (the OV-Seg checkpoint {ovseg_checkpoint} holds no text-tower weights)"
+    # OV-Seg fine-tuned its CLIP with the text tower locked, so this is expected to be 0.
+    return (f"the text tower of the OV-Seg checkpoint {ovseg_checkpoint} "
+            f"(its weights differ from clip.*'s by at most {change:.3g})")

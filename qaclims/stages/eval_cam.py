@@ -13,7 +13,7 @@ from qaclims.cam_labels import label_map
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import DatasetError
-from qaclims.metrics import ThresholdSweep
+from qaclims.metrics import ThresholdSweep, first_drop_position
 from qaclims.stages.common import add_config_argument
 from qaclims.stages.evaluation import write_per_class
 from qaclims.stages.image_files import checked_cams, checked_label_map, files_by_image
@@ -39,6 +39,15 @@ def overlay(image_path: str, cams: dict, threshold: float, ground_truth: np.ndar
                         label_picture(label_map(cams["high_res"], cams["keys"], threshold)), label_picture(ground_truth))
 
 
+def best_position(thresholds: np.ndarray, mean_ious: np.ndarray, swept: np.ndarray, pick: str) -> int:
+    """Position in ``thresholds`` of the best mIoU, by eval_cam.sweep.pick."""
+    if pick == "max":
+        return int(np.nanargmax(mean_ious))
+    # The reference walks its sweep only: the fixed threshold counts when it lies on the sweep.
+    on_sweep = np.flatnonzero(np.isin(thresholds, swept))
+    return int(on_sweep[first_drop_position(mean_ious[on_sweep])])
+
+
 def run(args) -> None:
     settings = args.config["eval_cam"]
     index = read_index(args.index)
@@ -46,8 +55,8 @@ def run(args) -> None:
     labels = index.labels(frame)
     files = files_by_image(args.cams, frame["image_id"], ".npz", "make_cam")
     sweep_settings = settings["sweep"]
-    thresholds = np.round(np.arange(sweep_settings["start"], sweep_settings["stop"] + 1e-9, sweep_settings["step"]), 6)
-    thresholds = np.unique(np.r_[thresholds, settings["threshold"]])
+    swept = np.round(np.arange(sweep_settings["start"], sweep_settings["stop"] + 1e-9, sweep_settings["step"]), 6)
+    thresholds = np.unique(np.r_[swept, settings["threshold"]])
     sweep = ThresholdSweep(thresholds, len(index.classes) + 1)
     shown = set(evenly_spaced(frame, settings["overlays"])["image_id"]) if settings["overlays"] else set()
     with atomic_directory(args.overlays) as overlay_dir:
@@ -63,11 +72,12 @@ def run(args) -> None:
 
     mean_ious = sweep.mean_ious()
     fixed = int(np.flatnonzero(np.isclose(thresholds, settings["threshold"]))[0])
-    best = int(np.nanargmax(mean_ious))
+    best = best_position(thresholds, mean_ious, swept, sweep_settings["pick"])
     confusion = sweep.confusion(fixed)
     summary = {
         "miou": float(mean_ious[fixed]), "threshold": float(thresholds[fixed]),
         "best_miou": float(mean_ious[best]), "best_threshold": float(thresholds[best]),
+        "best_pick": sweep_settings["pick"],
         "split": settings["split"], "images": len(frame),
         "note": "best_threshold is tuned on the evaluation labels; report miou at the fixed threshold",
     }

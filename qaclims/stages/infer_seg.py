@@ -1,4 +1,4 @@
-"""Segment one shard of a split: multi-scale flipped logits, fused, with and without dense-CRF post-processing."""
+"""Segment one shard of a split: multi-scale logits, fused, with and without dense-CRF post-processing."""
 
 import contextlib
 import os
@@ -20,7 +20,7 @@ from qaclims.stages.common import add_config_argument
 from qaclims.stages.image_files import ImageArrays
 from qaclims.stages.train_seg import network_from_config
 
-DESCRIPTION = "segment one shard of a split with the trained DeepLab (multi-scale, flip, optional CRF)"
+DESCRIPTION = "segment one shard of a split with the trained DeepLab (multi-scale, optional flip and CRF)"
 
 
 def add_arguments(parser) -> None:
@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     config, settings = args.config, args.config["infer_seg"]
-    inference = InferenceSettings(tuple(settings["scales"]), settings["flip"], settings["fusion"])
+    inference = InferenceSettings.from_config(settings)
     crf = CRFSettings.from_config(settings["crf"])
     index = read_index(args.index)
     frame = shard_items(index.split(args.split).sort_values("image_id"), args.shard, args.num_shards)

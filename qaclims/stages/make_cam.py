@@ -60,5 +60,5 @@ def run(args) -> None:
     with atomic_directory(args.out) as staging:
         for position, height, width, inputs in tqdm(loader, total=len(frame), unit="img", desc=f"make_cam {args.network}"):
             cams = multiscale_cams(network.cam_logits, inputs, height, width, np.flatnonzero(labels[position]), device)
-            save_cams(os.path.join(staging, f"{image_ids[position]}.npz"), cams)
+            save_cams(os.path.join(staging, f"{image_ids[position]}.npz"), cams, settings["dtype"])
     print(f"wrote CAMs of {len(frame)} images to {args.out}")

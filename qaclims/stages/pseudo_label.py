@@ -46,6 +46,7 @@ def run(args) -> None:
     network = IRNetwork(config["cam"]["backbone"], "none", config["irn"]["displacement"])
     network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
     network = network.to(device).eval()
+    pad_to = config["irn"]["crop_size"] if settings["pad_to_crop"] else None
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
@@ -55,7 +56,7 @@ def run(args) -> None:
             image = torch.from_numpy(imagenet_normalise(image.numpy()).transpose(2, 0, 1).copy())
             cam_path = cam_paths[image_ids[position]]
             cams = checked_cams(cam_path, labels[position], size)
-            boundary = network.boundary_map(image.to(device), config["irn"]["crop_size"])
+            boundary = network.boundary_map(image.to(device), pad_to)
             if cams["strided"].shape[1:] != boundary.shape:
                 raise DatasetError(f"CAM file {cam_path} has stride-4 maps of {cams['strided'].shape[1:]} where the "
                                    f"image needs {tuple(boundary.shape)}; make the CAMs again")

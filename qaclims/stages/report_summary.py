@@ -130,8 +130,9 @@ def write_scores(args) -> None:
     write_text(args.per_class_iou, svg_text(per_class_iou_figure(iou)))
     sweeps = {network_name(network): read_table(path, ["threshold", "miou"])
               for network, path in zip(args.networks, args.cam_sweeps)}
+    best = {network_name(network): summary["best_threshold"] for network, summary in cam_summaries.items()}
     fixed = next(iter(cam_summaries.values()))["threshold"]
-    write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, fixed)))
+    write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, best, fixed)))
 
 
 def write_overlays(args, index, count: int) -> None:

@@ -35,6 +35,10 @@ def run(args) -> None:
     config, recipe = args.config, args.config["ritc"]
     index = read_index(args.index)
     setup = training_setup(args, index, recipe, config["cam"]["seed"], __name__)
+    if recipe["batch_size"] % setup.processes.world_size:
+        # The losses are per-process means over images, so unequal shares would weight images unequally.
+        raise QaclimsError(f"ritc.batch_size {recipe['batch_size']} does not split evenly over "
+                           f"{setup.processes.world_size} processes; make it a multiple of ritc.gpus")
     baseline = load_weights(args.baseline)
     if baseline["classes"] != index.classes:
         raise QaclimsError(f"{args.baseline} was trained on classes {baseline['classes']}, not {index.classes}")
@@ -51,9 +55,11 @@ def run(args) -> None:
     texts = pair_texts(pd.read_parquet(args.corpus), load_file(args.features), setup.image_ids,
                        setup.dataset.labels).to(setup.processes.device)
     weights = recipe["loss_weights"]
-    objective = ObjectiveSettings(recipe["alpha"], recipe["temperature"], weights["foreground"],
-                                  weights["background"], weights["area"], recipe["clip_input_size"],
-                                  recipe["clip_normalization"], config["precision"])
+    objective = ObjectiveSettings(
+        alpha=recipe["alpha"], temperature=recipe["temperature"], foreground_weight=weights["foreground"],
+        background_weight=weights["background"], area_weight=weights["area"],
+        contrastive_batch=recipe["contrastive_batch"], clip_input_size=recipe["clip_input_size"],
+        clip_normalization=recipe["clip_normalization"], precision=config["precision"])
     optimizer, scheduler = poly_sgd(backbone, head, recipe["lr"], recipe["head_lr_multiplier"],
                                     recipe["weight_decay"], recipe["momentum"], setup.max_steps)
 

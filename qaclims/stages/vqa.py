@@ -43,9 +43,10 @@ def run(args) -> None:
         settings["foreground_questions"] or FOREGROUND_TEMPLATES,
         settings["background_questions"] or BACKGROUND_TEMPLATES,
     ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
-    model, processor = load_blip(vqa_model_source(config), resolve_device(config["device"]))
+    model, processor = load_blip(vqa_model_source(config), resolve_device(config["device"]), settings["processor"])
     generation = GenerationSettings(**{key: settings[key] for key in (
-        "image_size", "num_beams", "max_new_tokens", "min_new_tokens", "max_question_tokens")})
+        "image_size", "num_beams", "max_new_tokens", "min_new_tokens", "max_question_tokens",
+        "question_start_token")})
     answerer = BlipAnswerer(model, processor, generation, config["precision"])
 
     rows = []

@@ -6,6 +6,9 @@ together. Only questions of the same token length share a decoder batch: BLIP's 
 decoder in transformers (5.23) drops the cross-attention mask, so a padded question would
 attend to its padding and get another answer. Without padding, each answer equals the
 one-question-at-a-time answer.
+
+Every question starts with [ENC] where the tokenizer puts [CLS], as BLIP was trained and as the reference
+asks (salesforce/BLIP models/blip_vqa.py); transformers' BlipForQuestionAnswering passes [CLS] through.
 """
 
 from collections.abc import Sequence
@@ -18,32 +21,82 @@ from transformers import BlipForQuestionAnswering, BlipProcessor
 
 from qaclims.device import autocast
 from qaclims.errors import QaclimsError
+from qaclims.vqa.blip_checkpoint import load_original_checkpoint
+from qaclims.vqa.sources import is_original_checkpoint
+
+# BLIP's tokenizer is bert-base-uncased with [DEC] and then [ENC] added (models/blip.py, init_tokenizer).
+BLIP_ADDED_TOKENS = ("[DEC]", "[ENC]")
+# The processor read with an original BLIP checkpoint file when vqa.processor is not set: its tokenizer is
+# bert-base-uncased, as BLIP's, and its image preprocessing is BLIP's (bicubic resize, CLIP's mean and std).
+ORIGINAL_CHECKPOINT_PROCESSOR = "Salesforce/blip-vqa-capfilt-large"
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
     image_size: int = 480
     num_beams: int = 3
-    max_new_tokens: int = 10
-    min_new_tokens: int = 1
+    # The reference's max_length=10 counts the [DEC] start token, and its min_length=1 is met by that token.
+    max_new_tokens: int = 9
+    min_new_tokens: int = 0
     max_question_tokens: int = 35
+    question_start_token: str = "enc"
 
     def generate_kwargs(self) -> dict:
         return {"num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens,
                 "min_new_tokens": self.min_new_tokens}
 
 
-def load_blip(source: str, device: torch.device) -> tuple[BlipForQuestionAnswering, BlipProcessor]:
-    """A BLIP VQA model and its processor from a hub id or a local directory."""
+def load_blip(source: str, device: torch.device,
+              processor_source: str | None = None) -> tuple[BlipForQuestionAnswering, BlipProcessor]:
+    """A BLIP VQA model from a hub id, a local directory or an original BLIP checkpoint file, and its processor.
+
+    The processor is ``processor_source`` if given, else the model's own; an original checkpoint file has
+    none, so it gets ORIGINAL_CHECKPOINT_PROCESSOR's.
+    """
+    if is_original_checkpoint(source):
+        processor = _from_pretrained(BlipProcessor, processor_source or ORIGINAL_CHECKPOINT_PROCESSOR, "vqa.processor")
+        model = load_original_checkpoint(source)
+    else:
+        processor = _from_pretrained(BlipProcessor, processor_source or source,
+                                     "vqa.processor" if processor_source else "vqa.model")
+        model = _from_pretrained(BlipForQuestionAnswering, source, "vqa.model")
+    return model.to(device).eval(), processor
+
+
+def _from_pretrained(kind, source: str, key: str):
     try:
-        processor = BlipProcessor.from_pretrained(source)
-        model = BlipForQuestionAnswering.from_pretrained(source)
+        return kind.from_pretrained(source)
     except (OSError, ValueError) as error:  # a missing local folder reads as a bad hub id
         raise QaclimsError(
-            f"cannot load the BLIP VQA model {source!r} ({error}); set vqa.model to a local "
+            f"cannot load the BLIP VQA {kind.__name__} {source!r} ({error}); set {key} to a local "
             "directory written by save_pretrained, or to a hub id on a machine that can download it"
         ) from error
-    return model.to(device).eval(), processor
+
+
+def question_start_id(tokenizer, text_config, start: str, model_name: str) -> int:
+    """The token id every question starts with: [CLS] as the tokenizer gives it, or BLIP's [ENC].
+
+    The hub's BLIP processors declare neither [DEC] nor [ENC] (special_tokens_map.json); they are then added
+    the way BLIP adds them, and must land on the ids the model knows: [DEC] on the decoder's start id.
+    """
+    if start == "cls":
+        return tokenizer.cls_token_id
+    vocabulary = tokenizer.get_vocab()
+    if BLIP_ADDED_TOKENS[1] not in vocabulary:
+        tokenizer.add_tokens([token for token in BLIP_ADDED_TOKENS if token not in vocabulary], special_tokens=True)
+        ids = tuple(tokenizer.convert_tokens_to_ids(list(BLIP_ADDED_TOKENS)))
+        if ids != (text_config.bos_token_id, text_config.bos_token_id + 1):
+            raise QaclimsError(
+                f"the tokenizer of the BLIP model {model_name} has no [ENC], and adding [DEC] and [ENC] as BLIP "
+                f"does gives ids {ids}, not ({text_config.bos_token_id}, {text_config.bos_token_id + 1}) after "
+                "the decoder's start id; set vqa.processor to BLIP's processor, or vqa.question_start_token: cls "
+                "to start questions with [CLS]"
+            )
+    enc_id = tokenizer.convert_tokens_to_ids(BLIP_ADDED_TOKENS[1])
+    if enc_id >= text_config.vocab_size:
+        raise QaclimsError(f"[ENC] has id {enc_id} in the tokenizer of the BLIP model {model_name}, beyond its "
+                           f"{text_config.vocab_size} word embeddings; set vqa.question_start_token: cls")
+    return enc_id
 
 
 class BlipAnswerer:
@@ -51,12 +104,14 @@ class BlipAnswerer:
                  settings: GenerationSettings, precision: str = "fp32"):
         self.model, self.processor, self.settings, self.precision = model, processor, settings, precision
         self.device = next(model.parameters()).device
-        # BLIP checkpoints are trained at 384 px; the reference asks at 480 px, which needs
-        # interpolated position embeddings.
+        # The hub's BLIP checkpoints are converted at 384 px and the reference asks at 480 px, which needs
+        # interpolated position embeddings; an original checkpoint is built at its own 480 px and needs none.
         self.interpolate = settings.image_size != model.config.vision_config.image_size
         text_config = model.config.text_config
         self.decoder_ids = {"bos": text_config.bos_token_id, "eos": text_config.sep_token_id,
                             "pad": text_config.pad_token_id}
+        self.question_start_id = question_start_id(processor.tokenizer, text_config, settings.question_start_token,
+                                                   model.name_or_path)
 
     def pixel_values(self, images: Sequence[Image.Image]) -> torch.Tensor:
         size = {"height": self.settings.image_size, "width": self.settings.image_size}
@@ -64,10 +119,12 @@ class BlipAnswerer:
         return values.to(self.device)
 
     def tokenize(self, questions: Sequence[str]):
-        return self.processor.tokenizer(
+        tokens = self.processor.tokenizer(
             list(questions), padding="longest", padding_side="right", truncation=True,
             max_length=self.settings.max_question_tokens, return_tensors="pt",
         ).to(self.device)
+        tokens.input_ids[:, 0] = self.question_start_id
+        return tokens
 
     @torch.inference_mode()
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str],

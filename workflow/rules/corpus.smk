@@ -1,4 +1,5 @@
-# Cleaned answer texts per (image, class) and their CLIP text features.
+# Cleaned answer texts per (image, class) and their CLIP text features. The class labels are encoded with the
+# text tower of ritc.ovseg_checkpoint when it holds one, as the reference encodes them.
 
 
 rule corpus:
@@ -6,12 +7,13 @@ rule corpus:
         answers=rules.vqa_merge.output.answers,
         index=rules.index.output.index,
         model=demo_model_input("clip", "clip_dir"),
+        label_text_tower=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],
     output:
         corpus=f"{OUT}/corpus/corpus.parquet",
         features=f"{OUT}/corpus/text_features.safetensors",
         text_index=f"{OUT}/corpus/text_index.parquet",
     params:
-        config=stage_config("corpus", "clip", *demo_model_keys("clip")),
+        config=stage_config("corpus", "clip", "ritc.ovseg_checkpoint", *demo_model_keys("clip")),
         code=stage_code("corpus"),
     log:
         log_path("corpus"),

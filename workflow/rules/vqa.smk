@@ -1,10 +1,14 @@
 # BLIP answers to the foreground and background questions, in shards, then merged.
 
+from qaclims.vqa.sources import is_original_checkpoint
+
 
 rule vqa:
     input:
         index=rules.index.output.index,
         model=demo_model_input("vqa", "blip"),
+        # An original BLIP checkpoint file (a hub id or a save_pretrained folder is not tracked).
+        checkpoint=[config["vqa"]["model"]] if is_original_checkpoint(config["vqa"]["model"]) else [],
     output:
         answers=f"{OUT}/vqa/shard-{{shard}}.parquet",
     wildcard_constraints:
