@@ -1,6 +1,7 @@
 # qaclims: QA-CLIMS weakly supervised semantic segmentation as a Snakemake workflow.
 # `snakemake --cores all` runs the embedded demo; see README.md for real datasets.
 import os
+import socket
 
 from snakemake.utils import min_version, validate
 
@@ -19,12 +20,22 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+# Removes the lock that a driver of this machine, killed outright, left in the working folder, and holds the
+# driver lock that tells later drivers this one runs, until this Snakemake exits. A job's own Snakemake, on a
+# cluster node, is no driver.
+from qaclims.runtime.driver_lock import hold_driver_lock
+
+DRIVER_LOCK = hold_driver_lock(os.getcwd(), socket.gethostname()) if workflow.is_main_process else None
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/vqa.smk"
 include: "workflow/rules/corpus.smk"
-include: "workflow/rules/cam.smk"
-include: "workflow/rules/evaluate_cam.smk"
+include: "workflow/rules/cam_training.smk"
+include: "workflow/rules/cam_maps.smk"
 include: "workflow/rules/refine.smk"
 include: "workflow/rules/seg.smk"
 

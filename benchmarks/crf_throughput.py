@@ -23,14 +23,18 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from qaclims.cam_inference import ImageCams, load_cams, save_cams
-from qaclims.cam_labels import planes_to_class_ids, thresholded_planes
+from qaclims.cam.inference import ImageCams, load_cams, save_cams
+from qaclims.cam.labels import planes_to_class_ids, thresholded_planes
 from qaclims.config import validate_config
-from qaclims.crf import crf_refined_labels
 from qaclims.data.images import load_rgb
 from qaclims.data.labels import read_label_png
-from qaclims.ir_labels import combine_confident_labels
-from qaclims.stages.ir_label import LabelJob, label_images, settings_from_config
+from qaclims.refine.crf import crf_refined_labels
+from qaclims.refine.seed_labels import (
+    LabelJob,
+    combine_confident_labels,
+    label_images,
+    settings_from_config,
+)
 
 HEIGHT, WIDTH, NUM_CLASSES = 375, 500, 20
 

@@ -3,7 +3,7 @@
 For each preset (workflow/configs/voc12.yaml: 10,582 train_aug and 1,449 val images, train the
 first 1,464 of train_aug; coco14.yaml: 82,081 train and 40,137 val images) a fake dataset is
 written in a temporary folder: the split lists or annotation files that the index rule reads,
-and an up-to-date index of every image (benchmarks/dry_run_fixture.py). Then
+and an up-to-date index of every image (tests/dry_run_fixture.py). Then
 `snakemake -n --configfile <preset> <site file>` runs in a child process, --repeats times, and
 the median is printed with the planned jobs per rule. The same at a small image count
 (--small-factor of each split) shows that the plan depends on the shard counts, not on the
@@ -27,11 +27,14 @@ from pathlib import Path
 
 import yaml
 
-from dry_run_fixture import planned_jobs, scaled_sizes, write_fake_dataset
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS
 from qaclims.data.index import read_index
 
 REPO = Path(__file__).resolve().parents[1]
+# The fake datasets and the plan parser are the tests' (tests/test_presets.py plans the same dry runs).
+sys.path.insert(0, str(REPO / "tests"))
+from dry_run_fixture import planned_jobs, scaled_sizes, write_fake_dataset
+
 TARGET_SECONDS = {"voc12": 10, "coco14": 30}
 
 

@@ -18,11 +18,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from qaclims.cam_inference import multiscale_cams, save_cams, scaled_inputs
+from qaclims.cam.inference import (
+    ScaledImages,
+    multiscale_cams,
+    save_cams,
+    scaled_inputs,
+)
 from qaclims.config import validate_config
-from qaclims.device import resolve_device
 from qaclims.models.cam import QACLIMSNetwork
-from qaclims.stages.make_cam import ScaledImages
+from qaclims.runtime.device import resolve_device
 
 SCALES = [1.0, 0.5, 1.5, 2.0]
 

@@ -1,7 +1,7 @@
 """The sparse random walk against the dense reference: seconds, peak memory, and the labels they give.
 
 One VOC-sized image (500 x 375, so a 94 x 125 stride-4 grid), K = 3 class maps, radius 5,
-beta 10, exp_times 8, on CPU. "sparse" is qaclims.random_walk.random_walk, which multiplies the
+beta 10, exp_times 8, on CPU. "sparse" is qaclims.refine.random_walk.random_walk, which multiplies the
 maps by a sparse transition matrix 256 times; "dense" is dense_random_walk, the reference's
 HW x HW matrix squared 8 times. Each runs in a fresh child process so that its peak resident
 memory (ru_maxrss) is its own; the growth is counted from after the inputs are built. The
@@ -26,8 +26,13 @@ import time
 import numpy as np
 import torch
 
-from qaclims.random_walk import (RandomWalkSettings, dense_random_walk, random_walk, random_walk_label_map,
-                                 walked_label_map)
+from qaclims.refine.random_walk import (
+    RandomWalkSettings,
+    dense_random_walk,
+    random_walk,
+    random_walk_label_map,
+    walked_label_map,
+)
 
 RADIUS, BETA, EXP_TIMES = 5, 10, 8  # the pseudo_label stage's defaults
 BACKGROUND_THRESHOLD = 0.20

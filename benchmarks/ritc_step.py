@@ -18,10 +18,10 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from qaclims.device import autocast, resolve_device
+from qaclims.cam.ritc_objective import ObjectiveSettings, PairTexts, ritc_losses
 from qaclims.models.cam import QACLIMSNetwork
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
-from qaclims.ritc import ObjectiveSettings, PairTexts, ritc_losses
+from qaclims.runtime.device import autocast, resolve_device
 from qaclims.train.optim import poly_sgd
 
 NUM_CLASSES = 20

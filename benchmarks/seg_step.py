@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from qaclims.device import autocast, resolve_device
 from qaclims.models.deeplab import segmentation_network
-from qaclims.segmentation import balanced_cross_entropy, multi_scale_loss
+from qaclims.runtime.device import autocast, resolve_device
+from qaclims.seg.objective import balanced_cross_entropy, multi_scale_loss
 
 
 def synchronise(device: torch.device) -> None:

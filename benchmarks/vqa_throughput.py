@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from qaclims.device import resolve_device
 from qaclims.models.demo import BASE_LAYERS, BLIP_INITIALIZER_RANGE, build_random_blip
+from qaclims.runtime.device import resolve_device
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings
 from qaclims.vqa.questions import questions_for_classes
 

@@ -13,7 +13,8 @@ STAGES = {
     "index": "qaclims.stages.index",
     "check-data": "qaclims.stages.check_data",
     "dataset-report": "qaclims.stages.dataset_report",
-    "demo-models": "qaclims.stages.demo_models",
+    "demo-blip": "qaclims.stages.demo_blip",
+    "demo-clip": "qaclims.stages.demo_clip",
     "vqa": "qaclims.stages.vqa",
     "vqa-merge": "qaclims.stages.vqa_merge",
     "corpus": "qaclims.stages.corpus",
@@ -50,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     if name not in STAGES:
         print(f"qaclims: unknown stage {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    from qaclims.stages.common import resolve_config
+    from qaclims.stages.shared.arguments import resolve_config
 
     stage = importlib.import_module(STAGES[name])
     parser = argparse.ArgumentParser(prog=f"qaclims {name}", description=stage.DESCRIPTION)
     stage.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
-        resolve_config(args)
+        resolve_config(args, STAGES[name])
         stage.run(args)
     except QaclimsError as error:
         print(f"qaclims {name}: error: {error}", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Load, merge and validate configurations against the workflow's schema, filling defaults."""
 
 import copy
+import dataclasses
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import jsonschema
@@ -85,17 +86,47 @@ def load_config(sources: Iterable[str]) -> dict:
     return validate_config(config)
 
 
-def dataset_root(config: dict) -> str:
-    """Where the dataset lives: the demo's output folder, or the configured root."""
-    dataset = config["dataset"]
-    if dataset["kind"] == "demo":
-        return os.path.join(config["output_dir"], "demo", "VOC2012")
-    if not dataset["root"]:
-        raise ConfigError(
-            f"config key dataset.root: required for dataset.kind {dataset['kind']!r}; "
-            "set it to the folder that holds the dataset"
-        )
-    return dataset["root"]
+class DeclaredConfig(Mapping):
+    """A read-only view of a validated config through which a stage reads only the keys it declared.
+
+    Reading any other key raises a ConfigError that names the key and the stage.
+    """
+
+    def __init__(self, values: dict, declared: Iterable[str], stage: str, prefix: str = ""):
+        self._values, self._declared, self._stage, self._prefix = values, tuple(declared), stage, prefix
+
+    def _readable(self, dotted: str) -> bool:
+        return any(dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}.")
+                   for key in self._declared)
+
+    def __getitem__(self, key: str):
+        dotted = f"{self._prefix}{key}"
+        if not self._readable(dotted):
+            raise ConfigError(
+                f"stage {self._stage} read config key {dotted}, which it does not declare; add it to "
+                f"STAGE_KEYS[{self._stage!r}] in qaclims/stage_keys.py, so that its rule passes it"
+            )
+        value = self._values[key]
+        return DeclaredConfig(value, self._declared, self._stage, f"{dotted}.") if isinstance(value, dict) else value
+
+    def __iter__(self):
+        return (key for key in self._values if self._readable(f"{self._prefix}{key}"))
+
+    def __contains__(self, key) -> bool:
+        return key in self._values and self._readable(f"{self._prefix}{key}")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def to_dict(self) -> dict:
+        """The declared keys and their values, as plain data (for provenance and checkpoint keys)."""
+        return {key: value.to_dict() if isinstance(value, DeclaredConfig) else copy.deepcopy(value)
+                for key, value in self.items()}
+
+
+def load_stage_config(sources: Iterable[str], stage: str, declared: Iterable[str]) -> DeclaredConfig:
+    """``load_config`` seen through the keys ``stage`` declares."""
+    return DeclaredConfig(load_config(sources), declared, stage)
 
 
 def subset(config: dict, keys: Iterable[str]) -> dict:
@@ -111,27 +142,17 @@ def subset(config: dict, keys: Iterable[str]) -> dict:
     return selected
 
 
-DEMO_MODEL = "demo"
-DEMO_CLIP_NAME = "qaclims-demo-clip"
 
 
-def demo_model_paths(output_dir: str) -> dict[str, str]:
-    """Where the workflow writes its tiny demo models."""
-    base = os.path.join(output_dir, "models", "demo")
-    clip_dir = os.path.join(base, "clip")
-    return {"blip": os.path.join(base, "blip-vqa"), "clip_dir": clip_dir,
-            "clip_checkpoint": os.path.join(clip_dir, f"{DEMO_CLIP_NAME}.pt")}
+def settings_from(settings_class, section: Mapping, **given):
+    """A settings dataclass built from the config section's keys of the same names, not by position.
 
-
-def vqa_model_source(config: dict) -> str:
-    model = config["vqa"]["model"]
-    return demo_model_paths(config["output_dir"])["blip"] if model == DEMO_MODEL else model
-
-
-def clip_model_spec(config: dict) -> tuple[str, str | None, str | None]:
-    """(open_clip model name, pretrained tag or checkpoint, extra model config folder)."""
-    clip = config["clip"]
-    if clip["model"] == DEMO_MODEL:
-        paths = demo_model_paths(config["output_dir"])
-        return DEMO_CLIP_NAME, paths["clip_checkpoint"], paths["clip_dir"]
-    return clip["model"], clip["pretrained"], clip["model_config_dir"]
+    ``given`` supplies the fields the section does not hold as they are (or in another form); a field with a
+    default may be absent from the section.
+    """
+    values = dict(given)
+    for field in dataclasses.fields(settings_class):
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        if field.name not in values and (field.name in section or not has_default):
+            values[field.name] = section[field.name]
+    return settings_class(**values)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from qaclims.cam_inference import ImageCams, save_cams
+from qaclims.cam.inference import ImageCams, save_cams
 from qaclims.cli import main
 from qaclims.data.demo import write_demo_dataset
 from qaclims.data.labels import read_label_png
@@ -45,7 +45,7 @@ def indexed_demo_dataset(base, classes: list[str], seed: int, **sizes):
     write_demo_dataset(str(base / "VOC2012"), classes, seed=seed, max_objects=2, jpeg_quality=90, **sizes)
     dataset = {"kind": "voc12", "root": str(base / "VOC2012"), "classes": classes}
     index = base / "index.parquet"
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--root", dataset["root"], "--out", str(index)]) == 0
     return index, dataset
 
 

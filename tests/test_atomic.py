@@ -2,7 +2,7 @@
 
 import pytest
 
-from qaclims.atomic import atomic_directory, atomic_path, write_text
+from qaclims.runtime.atomic import atomic_directory, atomic_path, write_text
 
 
 class Boom(Exception):

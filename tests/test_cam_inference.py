@@ -10,17 +10,27 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from qaclims.cam_inference import ImageCams, load_cams, multiscale_cams, save_cams, scaled_inputs
+from qaclims.cam.inference import (
+    ImageCams,
+    load_cams,
+    multiscale_cams,
+    save_cams,
+    scaled_inputs,
+)
 from qaclims.cli import main
 from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
+from qaclims.data.stage_outputs import checked_cams, checked_label_map, files_by_image
 from qaclims.errors import DatasetError
-from qaclims.metrics import ConfusionMatrix, ThresholdSweep, first_drop_position
+from qaclims.evaluation.metrics import (
+    ConfusionMatrix,
+    ThresholdSweep,
+    best_position,
+    first_drop_position,
+)
 from qaclims.models.cam import BaselineCAMNetwork
 from qaclims.models.weights import save_weights
-from qaclims.stages.eval_cam import best_position
-from qaclims.stages.image_files import checked_cams, checked_label_map, files_by_image
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -169,7 +179,7 @@ def small_indexed_dataset(folder, classes: list[str]) -> str:
                        min_size=32, max_size=40, max_objects=2, jpeg_quality=90)
     index = str(folder / "index.parquet")
     dataset = {"kind": "voc12", "root": str(folder / "VOC2012"), "classes": classes}
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", index]) == 0
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--root", dataset["root"], "--out", index]) == 0
     return index
 
 

@@ -10,16 +10,19 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from helpers import indexed_demo_dataset, kill_after_first_checkpoint
+
+from qaclims.cam.ritc_losses import (
+    background_region_contrastive_loss,
+    foreground_region_contrastive_loss,
+)
+from qaclims.cam.ritc_objective import ObjectiveSettings, PairTexts, ritc_losses
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.demo import write_demo_clip
-from qaclims.losses import background_region_contrastive_loss, foreground_region_contrastive_loss
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
-from qaclims.ritc import ObjectiveSettings, PairTexts, ritc_losses
-from qaclims.train.optim import poly_sgd
+from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.text.clip_text import load_clip
-from qaclims.config import DEMO_CLIP_NAME
+from qaclims.train.optim import poly_sgd
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CLASSES = ["cat", "dog", "person"]
@@ -281,7 +284,7 @@ def test_ritc_refuses_a_batch_that_does_not_split_evenly_over_the_processes(smal
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "qaclims",
                "train-ritc", "--config", json.dumps(config), "--index", str(index), "--out", str(base / "ritc.pt"),
                "--checkpoint-dir", str(base / "ckpt-ritc"), "--baseline", missing, "--corpus", missing,
-               "--features", missing]
+               "--features", missing, "--clip-model", missing]
     result = subprocess.run(command, capture_output=True, text=True, env=single_thread_env())
     assert result.returncode != 0
     assert "ritc.batch_size 3 does not split evenly over 2 processes" in result.stderr

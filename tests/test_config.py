@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qaclims.config import SCHEMA_PATH, dataset_root, load_config, merge, subset, validate_config
+from qaclims.config import (
+    SCHEMA_PATH,
+    load_config,
+    merge,
+    subset,
+    validate_config,
+)
 from qaclims.errors import ConfigError
+from qaclims.run_layout import dataset_root
 
 REPO = Path(__file__).resolve().parents[1]
 

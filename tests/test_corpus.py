@@ -7,17 +7,18 @@ import open_clip
 import pandas as pd
 import pytest
 import torch
-from safetensors import safe_open
-
 from helpers import OPENAI_TEXT_TOWER, OVSEG_PREFIX, fake_ovseg_state
+from safetensors import safe_open
+from workflow_runs import REPO, snakemake, write_config
+
 from qaclims.cli import main
-from qaclims.config import DEMO_CLIP_NAME, demo_model_paths, validate_config
+from qaclims.config import validate_config
 from qaclims.data.demo import write_demo_dataset
 from qaclims.models.demo import write_demo_clip
+from qaclims.run_layout import DEMO_CLIP_NAME, demo_model_paths
 from qaclims.text.cleanup import CleanupSettings
 from qaclims.text.corpus import CORPUS_COLUMNS, build_corpus, foreground_features
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
-from workflow_runs import REPO, snakemake, write_config
 
 CLASSES = ["aeroplane", "cat", "dining table", "tv monitor"]
 SYNONYMS = {"dining table": ["table"], "tv monitor": ["monitor", "tv"], "potted plant": ["plant"]}
@@ -174,7 +175,7 @@ def stage_inputs(tmp_path_factory, one_torch_thread):
                        num_val=1, min_size=48, max_size=64, max_objects=2, jpeg_quality=90)
     index = base / "index.parquet"
     dataset = {"kind": "voc12", "root": str(root), "classes": STAGE_CLASSES}
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--root", str(root), "--out", str(index)]) == 0
 
     output_dir = base / "results"
     paths = demo_model_paths(str(output_dir))
@@ -189,7 +190,10 @@ def run_stage(inputs: dict, name: str, ovseg_checkpoint: str | None = None, corp
     config = {"clip": {"model": "demo"}, "output_dir": str(inputs["output_dir"]), "device": "cpu",
               "corpus": {"label_weight": LABEL_WEIGHT, **(corpus or {})},
               "ritc": {"ovseg_checkpoint": ovseg_checkpoint}}
-    code = main(["corpus", "--config", json.dumps(config), "--answers", str(inputs["answers"]),
+    paths = inputs["paths"]
+    code = main(["corpus", "--config", json.dumps(config), "--clip-model", DEMO_CLIP_NAME,
+                 "--clip-pretrained", paths["clip_checkpoint"], "--clip-config-dir", paths["clip_dir"],
+                 "--answers", str(inputs["answers"]),
                  "--index", str(inputs["index"]), "--corpus", str(out / "corpus.parquet"),
                  "--features", str(out / "text_features.safetensors"),
                  "--text-index", str(out / "text_index.parquet")])

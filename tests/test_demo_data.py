@@ -8,7 +8,14 @@ import pytest
 from PIL import Image
 
 from qaclims.data.classes import VOC_CLASSES, voc_xml_name
-from qaclims.data.demo import SHAPES, TEXTURES, appearance, shape_mask, texture_pattern, write_demo_dataset
+from qaclims.data.demo import (
+    SHAPES,
+    TEXTURES,
+    appearance,
+    shape_mask,
+    texture_pattern,
+    write_demo_dataset,
+)
 from qaclims.data.labels import read_label_png
 
 CLASSES = ["aeroplane", "cat", "dining table", "person", "tv monitor"]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from qaclims.gpu_claims import claim_gpus, try_claim, visible_gpus
+from qaclims.runtime.gpu_claims import claim_gpus, try_claim, visible_gpus
 
 
 def release(claim) -> None:
@@ -80,7 +80,7 @@ def launcher_environment(overrides: dict) -> dict:
 
 
 def launch(gpus: int, lock_dir, code: str, environment: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "qaclims.on_gpus", "--gpus", str(gpus), "--lock-dir", str(lock_dir), "--",
+    command = [sys.executable, "-m", "qaclims.runtime.on_gpus", "--gpus", str(gpus), "--lock-dir", str(lock_dir), "--",
                sys.executable, "-c", code]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=launcher_environment(environment))
@@ -122,7 +122,7 @@ def test_cpu_jobs_see_no_gpu_and_slurm_jobs_keep_theirs(tmp_path, two_gpu_driver
 
 def test_without_gpus_the_job_runs_unchanged_on_the_cpu(tmp_path):
     no_driver = {"PATH": str(tmp_path)}  # no nvidia-smi on it
-    job = subprocess.run([sys.executable, "-m", "qaclims.on_gpus", "--gpus", "1", "--lock-dir", str(tmp_path / "l"),
+    job = subprocess.run([sys.executable, "-m", "qaclims.runtime.on_gpus", "--gpus", "1", "--lock-dir", str(tmp_path / "l"),
                           "--", sys.executable, "-c", SHOW_DEVICES], capture_output=True, text=True,
                          env=launcher_environment(no_driver), timeout=30)
     assert job.returncode == 0 and job.stdout.strip() == "unset"

@@ -6,17 +6,20 @@ import numpy as np
 import pydensecrf.densecrf as densecrf
 import pytest
 import torch
+from helpers import blob_maps, indexed_demo_dataset, write_cams_following_masks
 from pydensecrf.utils import unary_from_labels
 
-from helpers import blob_maps, indexed_demo_dataset, write_cams_following_masks
-from qaclims.cam_inference import ImageCams, save_cams
+from qaclims.cam.inference import ImageCams, save_cams
 from qaclims.cli import main
 from qaclims.config import validate_config
-from qaclims.crf import CRFSettings, dense_crf
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
-from qaclims.ir_labels import combine_confident_labels, ir_label
-from qaclims.stages.ir_label import settings_from_config
+from qaclims.refine.crf import CRFSettings, dense_crf
+from qaclims.refine.seed_labels import (
+    combine_confident_labels,
+    ir_label,
+    settings_from_config,
+)
 
 SETTINGS = settings_from_config(validate_config({})["ir_label"])
 

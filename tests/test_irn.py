@@ -9,15 +9,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import (
+    indexed_demo_dataset,
+    kill_after_first_checkpoint,
+    write_cams_following_masks,
+)
 from PIL import Image
 
-from helpers import indexed_demo_dataset, kill_after_first_checkpoint, write_cams_following_masks
-from qaclims.affinity import affinity_labels, irn_losses, search_offsets
 from qaclims.cli import main
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
 from qaclims.errors import DatasetError
 from qaclims.models.irn import IRNetwork
+from qaclims.refine.affinity import affinity_labels, irn_losses, search_offsets
 from qaclims.train.data import LabelledImageDataset, ScaleAugmentation
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qaclims.data.labels import IGNORE_INDEX, VOC_PALETTE, read_label_png, voc_colormap, write_label_png
+from qaclims.data.labels import (
+    IGNORE_INDEX,
+    VOC_PALETTE,
+    read_label_png,
+    voc_colormap,
+    write_label_png,
+)
 from qaclims.errors import DatasetError
 
 

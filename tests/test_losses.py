@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from qaclims.losses import (
+from qaclims.cam.ritc_losses import (
     area_loss,
     background_region_contrastive_loss,
     foreground_region_contrastive_loss,

@@ -6,12 +6,16 @@ import warnings
 
 import pytest
 import torch
-
 from helpers import OPENAI_TEXT_TOWER, OVSEG_PREFIX, fake_ovseg_state
-from qaclims.config import DEMO_CLIP_NAME
+
 from qaclims.errors import QaclimsError
 from qaclims.models.demo import write_demo_clip
-from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold, load_ovseg_text_tower
+from qaclims.models.mask_clip import (
+    MaskPromptCLIP,
+    foreground_adaptive_threshold,
+    load_ovseg_text_tower,
+)
+from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.text.clip_text import load_clip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qaclims.metrics import ConfusionMatrix
+from qaclims.evaluation.metrics import ConfusionMatrix
 
 # Three classes; the last column of ground truth is ignored (255).
 GROUND_TRUTH = np.array([[0, 0, 1, 255],

@@ -1,20 +1,20 @@
 """VQA answers and the corpus come from Snakemake's between-workflow cache when it is turned on."""
 
 import pytest
-
 from workflow_runs import TINY, copy_checkout, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 
 def test_a_second_workflow_takes_vqa_and_corpus_from_the_cache(tmp_path):
-    checkout = copy_checkout(tmp_path / "checkout")
+    # Each run from a checkout of its own: where the checkout lives is no part of a job's cache key.
+    checkouts = [copy_checkout(tmp_path / "checkout-1"), copy_checkout(tmp_path / "checkout-2")]
     config = write_config(tmp_path / "tiny.yaml", TINY)
     cache = tmp_path / "cache"
     cache.mkdir()
     environment = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
     first, second = tmp_path / "first", tmp_path / "second"
-    for workdir in (first, second):
+    for checkout, workdir in zip(checkouts, (first, second)):
         workdir.mkdir()
         run = snakemake(checkout, workdir, "--configfile", config, "--cache", "vqa", "corpus", "--until", "corpus",
                         env=environment)
@@ -40,7 +40,7 @@ def test_a_second_workflow_takes_vqa_and_corpus_from_the_cache(tmp_path):
     assert (first / "results/benchmarks/index.tsv").exists()
 
 
-def test_without_cache_the_rules_keep_their_benchmarks(tmp_path):
+def test_without_cache_the_cacheable_rules_are_not_marked_and_still_keep_no_benchmark(tmp_path):
     checkout = copy_checkout(tmp_path / "checkout")
     config = write_config(tmp_path / "tiny.yaml", TINY)
     workdir = tmp_path / "work"
@@ -48,5 +48,8 @@ def test_without_cache_the_rules_keep_their_benchmarks(tmp_path):
     plan = snakemake(checkout, workdir, "--configfile", config, "--until", "corpus", "--dry-run")
     output = plan.stdout + plan.stderr
     assert plan.returncode == 0, output
-    assert "benchmark: results/benchmarks/corpus.tsv" in output
     assert "eligible for caching" not in output
+    # A rule cannot have a benchmark only without --cache, so the cacheable ones never have one.
+    assert "benchmark: results/benchmarks/index.tsv" in output
+    assert "benchmark: results/benchmarks/corpus.tsv" not in output
+    assert "benchmark: results/benchmarks/vqa/" not in output

@@ -1,21 +1,20 @@
 """The real-dataset presets (workflow/configs/): valid, the reference's numbers, and their dry-run plans.
 
-The dry runs use a fake dataset (benchmarks/dry_run_fixture.py): the index rule's input files
+The dry runs use a fake dataset (tests/dry_run_fixture.py): the index rule's input files
 and an up-to-date index, no images. Speed is measured by benchmarks/dry_run_scale.py, not here.
 """
 
 import pytest
 import yaml
+from dry_run_fixture import scaled_sizes, write_fake_dataset
 from snakemake.utils import validate
+from workflow_runs import REPO, copy_checkout, dry_run_plan, snakemake, write_config
 
 from qaclims.config import load_config, merge
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
 from qaclims.data.index import read_index, split_column, to_frame
 from qaclims.data.voc import read_split_list
-from workflow_runs import REPO, copy_checkout, dry_run_plan, snakemake, write_config
-
-from dry_run_fixture import scaled_sizes, write_fake_dataset  # on the path through workflow_runs
 
 PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
 SMALL = {"voc12": {"train": 3, "val": 2, "train_aug": 5}, "coco14": {"train": 4, "val": 2}}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import qaclims
-from qaclims.provenance import code_hash, module_closure, module_file
+from qaclims.runtime.provenance import code_hash, module_closure, module_file
 
 FILES = {
     "pkg/__init__.py": '"""A fake package."""\n',
@@ -106,10 +106,10 @@ def test_dataset_report_closure_in_the_real_package():
     source_root = Path(qaclims.__file__).resolve().parent.parent
     files = closure(["qaclims.stages.dataset_report"], source_root)
     for expected in ("qaclims/__init__.py", "qaclims/stages/__init__.py", "qaclims/stages/dataset_report.py",
-                     "qaclims/viz.py", "qaclims/data/index.py", "qaclims/data/labels.py", "qaclims/atomic.py",
-                     "qaclims/stages/common.py", "qaclims/config.py", "qaclims/errors.py",
+                     "qaclims/evaluation/pictures.py", "qaclims/data/index.py", "qaclims/data/labels.py", "qaclims/runtime/atomic.py",
+                     "qaclims/stages/shared/arguments.py", "qaclims/config.py", "qaclims/errors.py",
                      "qaclims/data/records.py"):
         assert expected in files, expected
-    for unexpected in ("qaclims/metrics.py", "qaclims/data/demo.py", "qaclims/data/coco.py", "qaclims/cli.py",
-                       "qaclims/provenance.py", "qaclims/stages/index.py"):
+    for unexpected in ("qaclims/evaluation/metrics.py", "qaclims/data/demo.py", "qaclims/data/coco.py", "qaclims/cli.py",
+                       "qaclims/runtime/provenance.py", "qaclims/stages/index.py"):
         assert unexpected not in files, unexpected

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from qaclims.affinity import offset_paths, pair_affinities, search_offsets
-from qaclims.random_walk import RandomWalkSettings, dense_random_walk, random_walk, random_walk_label_map
+from qaclims.refine.affinity import offset_paths, pair_affinities, search_offsets
+from qaclims.refine.random_walk import (
+    RandomWalkSettings,
+    dense_random_walk,
+    random_walk,
+    random_walk_label_map,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -12,11 +12,18 @@ from PIL import Image
 from qaclims.errors import QaclimsError
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
 from qaclims.report.html import page, table
-from qaclims.report.overlays import CAPTION_HEIGHT, GAP, stacked_rows
-from qaclims.report.resources import TOTAL, duration, resources_html, rule_resources, rules_without_records
+from qaclims.report.inputs import read_summary, read_table
+from qaclims.report.overlays import CAPTION_HEIGHT, GAP, overlay_montage, stacked_rows
+from qaclims.report.resources import (
+    TOTAL,
+    duration,
+    read_benchmarks,
+    resources_html,
+    rule_resources,
+    rules_without_records,
+)
 from qaclims.report.scores import miou_html, miou_table, per_class_iou
 from qaclims.report.vqa_samples import pair_table, pick_images, vqa_samples_html
-from qaclims.stages.report_summary import overlay_montage, read_benchmarks, read_summary, read_table
 
 CAMS = {
     "baseline": {"miou": 0.4889, "threshold": 0.15, "best_miou": 0.6294, "best_threshold": 0.44, "split": "train",
@@ -142,7 +149,7 @@ def test_missing_benchmark_records_are_named_and_an_empty_folder_gives_an_empty_
     resources = rule_resources(benchmarks, ["vqa", "corpus"])
     assert resources["rule"].tolist() == [TOTAL] and resources.loc[0, "jobs"] == 0
     text = resources_html(resources, rules_without_records(benchmarks, ["vqa", "corpus"]))
-    assert "No benchmark record (taken from Snakemake&#x27;s output cache, or not run): vqa, corpus." in text
+    assert "No benchmark record (not run): vqa, corpus." in text
 
 
 def test_a_bad_benchmark_file_is_named(tmp_path):

@@ -13,8 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from workflow_runs import TINY, copy_checkout, dry_run_plan, snakemake, snakemake_command, write_config
+from workflow_runs import (
+    TINY,
+    copy_checkout,
+    dry_run_plan,
+    snakemake,
+    snakemake_command,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 

@@ -11,19 +11,19 @@ import pydensecrf.densecrf as densecrf
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import indexed_demo_dataset, kill_after_first_checkpoint
 from pydensecrf.utils import unary_from_softmax
 
-from helpers import indexed_demo_dataset, kill_after_first_checkpoint
 from qaclims.cli import main
 from qaclims.config import load_config, validate_config
-from qaclims.crf import CRFSettings
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
+from qaclims.data.voc import SERVER_FOLDER
 from qaclims.errors import ConfigError
 from qaclims.models.deeplab import segmentation_network
-from qaclims.segmentation import (InferenceSettings, balanced_cross_entropy, crf_postprocess, fused_logits,
-                                  multi_scale_loss)
-from qaclims.stages.seg_submission import SERVER_FOLDER
+from qaclims.refine.crf import CRFSettings
+from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
+from qaclims.seg.objective import balanced_cross_entropy, multi_scale_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 VOC_PRESET = Path(__file__).resolve().parents[1] / "workflow" / "configs" / "voc12.yaml"

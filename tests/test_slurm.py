@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from workflow_runs import REPO, TINY, copy_checkout, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]

@@ -3,7 +3,14 @@
 import pytest
 
 from qaclims.config import validate_config
-from qaclims.text.cleanup import CleanupSettings, background_texts, foreground_text, lemmatise, mentions, names_of
+from qaclims.text.cleanup import (
+    CleanupSettings,
+    background_texts,
+    foreground_text,
+    lemmatise,
+    mentions,
+    names_of,
+)
 
 SYNONYMS = {"dining table": ["table"], "tv monitor": ["monitor", "tv"], "potted plant": ["plant"]}
 

@@ -13,13 +13,14 @@ import pytest
 from PIL import Image
 
 from qaclims.cli import main
-from qaclims.config import dataset_root, validate_config
+from qaclims.config import validate_config
 from qaclims.data.build import build_index
 from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import DatasetIndex, read_index, write_index
 from qaclims.data.labels import write_label_png
 from qaclims.data.voc import read_voc
 from qaclims.errors import ConfigError, DatasetError
+from qaclims.run_layout import dataset_root
 
 CLASSES = ["aeroplane", "cat", "dining table", "person", "tv monitor"]
 IDS = [f"demo_{i:05d}" for i in range(9)]
@@ -294,7 +295,7 @@ def test_mask_split_outside_splits_is_a_config_error(root):
 
 def run_index_stage(root, out, capsys=None):
     config = json.dumps({"dataset": {"kind": "voc12", "root": str(root), "classes": CLASSES}})
-    return main(["index", "--config", config, "--out", str(out), "--threads", "1"])
+    return main(["index", "--config", config, "--root", str(root), "--out", str(out), "--threads", "1"])
 
 
 def test_index_stage_writes_a_readable_index(root, tmp_path, capsys):

@@ -9,7 +9,12 @@ from transformers import BertTokenizer, BlipTextConfig
 
 from qaclims.errors import QaclimsError
 from qaclims.models.demo import demo_vocabulary, write_demo_blip
-from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip, question_start_id
+from qaclims.vqa.answering import (
+    BlipAnswerer,
+    GenerationSettings,
+    load_blip,
+    question_start_id,
+)
 from qaclims.vqa.questions import questions_for_classes
 
 BLIP_SIZE = 64

@@ -5,13 +5,18 @@ import shutil
 
 import pytest
 import torch
+from test_vqa_answering import make_images
 
 from qaclims.errors import QaclimsError
 from qaclims.models.demo import TINY_INITIALIZER_RANGE, TINY_LAYERS, build_random_blip
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
-from qaclims.vqa.blip_checkpoint import STATE_KEY, blip_config, config_path, write_original_checkpoint
+from qaclims.vqa.blip_checkpoint import (
+    STATE_KEY,
+    blip_config,
+    config_path,
+    write_original_checkpoint,
+)
 from qaclims.vqa.questions import questions_for_classes
-from test_vqa_answering import make_images
 
 # Not a multiple of the demo's 64 px, so a model built at the config's size instead of the checkpoint's
 # would show.

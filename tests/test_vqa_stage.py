@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from qaclims.errors import QaclimsError
 from qaclims.cli import main
-from qaclims.config import demo_model_paths
 from qaclims.data.demo import write_demo_dataset
 from qaclims.data.images import load_rgb
 from qaclims.data.index import label_column, read_index, write_index
+from qaclims.errors import QaclimsError
 from qaclims.models.demo import write_demo_blip
-from qaclims.sharding import shard_items
+from qaclims.run_layout import demo_model_paths, vqa_model_source
+from qaclims.runtime.sharding import shard_items
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
 from qaclims.vqa.blip_checkpoint import write_original_checkpoint
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
@@ -36,7 +36,7 @@ def setup(tmp_path_factory):
                                 min_size=48, max_size=64, max_objects=3, jpeg_quality=90)
     index = base / "index.parquet"
     dataset = {"kind": "voc12", "root": str(root), "classes": CLASSES}
-    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--out", str(index)]) == 0
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--root", str(root), "--out", str(index)]) == 0
     output_dir = base / "results"
     write_demo_blip(demo_model_paths(str(output_dir))["blip"], image_size=64, seed=0)
     config = json.dumps({
@@ -50,7 +50,7 @@ def setup(tmp_path_factory):
 def run_vqa(setup, out, index=None, shard=0, num_shards=1, **vqa) -> int:
     config = json.loads(setup["config"])
     config["vqa"].update(vqa)
-    return main(["vqa", "--config", json.dumps(config), "--index", str(index or setup["index"]),
+    return main(["vqa", "--config", json.dumps(config), "--model", vqa_model_source(config), "--index", str(index or setup["index"]),
                  "--shard", str(shard), "--num-shards", str(num_shards), "--out", str(out)])
 
 

@@ -8,11 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from dry_run_fixture import planned_jobs
 
 REPO = Path(__file__).resolve().parents[1]
-# The dry-run plan parser and the fake real-scale datasets live with the scale benchmark, which uses them too.
-sys.path.insert(0, str(REPO / "benchmarks"))
-from dry_run_fixture import planned_jobs  # noqa: E402
+
 TINY = {
     "demo": {"num_train": 6, "num_train_extra": 4, "num_val": 4, "min_size": 64, "max_size": 96},
     "report": {"montage_images": 4},

@@ -4,7 +4,12 @@ from dataclasses import dataclass, field
 
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
-from qaclims.data.index import DatasetIndex, check_masks_present, inspect_records, to_frame
+from qaclims.data.index import (
+    DatasetIndex,
+    check_masks_present,
+    inspect_records,
+    to_frame,
+)
 from qaclims.data.voc import read_voc
 from qaclims.errors import ConfigError
 

@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory
 from qaclims.data.classes import VOC_CLASSES, voc_xml_name
 from qaclims.data.labels import IGNORE_INDEX, write_label_png
+from qaclims.runtime.atomic import atomic_directory
 
 SHAPES = ("disc", "square", "triangle", "diamond", "cross", "ring", "star", "hexagon", "ellipse", "crescent")
 TEXTURES = ("solid", "stripes", "checker", "dots")

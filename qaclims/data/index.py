@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_path
 from qaclims.data.records import ImageRecord
 from qaclims.errors import DatasetError
+from qaclims.runtime.atomic import atomic_path
 
 METADATA_KEY = b"qaclims"
 

@@ -5,8 +5,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from qaclims.atomic import atomic_path
 from qaclims.errors import DatasetError
+from qaclims.runtime.atomic import atomic_path
 
 IGNORE_INDEX = 255
 

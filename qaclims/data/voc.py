@@ -78,3 +78,6 @@ def _read_record(root: str, image_id: str, index_of_xml_name: dict[str, int], ma
         labels=frozenset(labels),
         mask_path=mask if os.path.isfile(mask) else None,
     )
+
+
+SERVER_FOLDER = os.path.join("results", "VOC2012", "Segmentation", "comp6_test_cls")

@@ -10,7 +10,11 @@ import torchvision
 from torch import nn
 
 from qaclims.errors import QaclimsError
-from qaclims.models.backbone import freeze_batch_norm, imagenet_resnet, imagenet_state_dict
+from qaclims.models.backbone import (
+    freeze_batch_norm,
+    imagenet_resnet,
+    imagenet_state_dict,
+)
 
 
 def _dilate(layer: nn.Sequential, dilation: int) -> None:

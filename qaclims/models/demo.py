@@ -10,11 +10,17 @@ import re
 
 import open_clip
 import torch
-from transformers import BertTokenizer, BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+from transformers import (
+    BertTokenizer,
+    BlipConfig,
+    BlipForQuestionAnswering,
+    BlipImageProcessor,
+    BlipProcessor,
+)
 
-from qaclims.atomic import atomic_directory
-from qaclims.config import DEMO_CLIP_NAME
 from qaclims.data.classes import VOC_CLASSES
+from qaclims.run_layout import DEMO_CLIP_NAME
+from qaclims.runtime.atomic import atomic_directory
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from qaclims.atomic import atomic_path
+from qaclims.runtime.atomic import atomic_path
 
 
 def save_weights(path: str, model: torch.nn.Module, classes: list[str], config: dict, code_version: str) -> None:

@@ -1,9 +1,14 @@
 """Montages of the evaluation overlays: whole overlay strips, one under another, each with a caption."""
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
+
+from qaclims.data.images import load_rgb
+from qaclims.evaluation.pictures import evenly_spaced
 
 CAPTION_HEIGHT = 14
 GAP = 6
@@ -41,3 +46,16 @@ def text_picture(text: str) -> Image.Image:
     picture = Image.new("RGB", (8 * len(text) + 2 * GAP, CAPTION_HEIGHT + 2 * GAP), "white")
     ImageDraw.Draw(picture).text((GAP, GAP), text, fill="black")
     return picture
+
+
+OVERLAY_HEIGHT = 160  # the most pixels an overlay strip keeps in the montages
+
+
+def overlay_montage(sources: dict[str, str], count: int, captions: dict[str, str], missing_text: str) -> Image.Image:
+    """Up to ``count`` images drawn in every overlay folder of ``sources`` (row label -> folder), a row per folder."""
+    shared = set.intersection(*({path.stem for path in Path(folder).glob("*.png")} for folder in sources.values()))
+    chosen = evenly_spaced(pd.DataFrame({"image_id": sorted(shared)}), count)["image_id"]
+    rows = [(f"{image_id} ({captions.get(image_id, '')}): {label}",
+             np.asarray(load_rgb(Path(folder) / f"{image_id}.png")))
+            for image_id in chosen for label, folder in sources.items()]
+    return stacked_rows(rows, OVERLAY_HEIGHT) if rows else text_picture(missing_text)

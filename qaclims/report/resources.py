@@ -1,10 +1,13 @@
 """Wall time and peak memory of every rule, from Snakemake's benchmark records."""
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
+from qaclims.errors import QaclimsError
 from qaclims.report.html import note, table
+from qaclims.report.inputs import require_keys
 
 TOTAL = "all jobs"
 
@@ -47,5 +50,30 @@ def resources_html(resources: pd.DataFrame, missing: Sequence[str]) -> str:
         "the work, not the elapsed time of a parallel run. Peak RSS is the largest of any one job; Snakemake "
         "does not measure GPU memory.")
     if missing:
-        text += note("No benchmark record (taken from Snakemake's output cache, or not run): " + ", ".join(missing) + ".")
+        text += note("No benchmark record (not run): " + ", ".join(missing) + ".")
     return text
+
+
+BENCHMARK_COLUMNS = ["s", "max_rss", "cpu_time"]
+
+
+def read_benchmarks(folder: str) -> pd.DataFrame:
+    """One row per job: columns ``rule`` and BENCHMARK_COLUMNS (NaN where Snakemake measured nothing).
+
+    A rule with one file per job (per shard, per network) keeps them in a sub-folder named after it.
+    """
+    root, records = Path(folder), []
+    for path in sorted(root.glob("**/*.tsv")):
+        relative = path.relative_to(root)
+        try:
+            record = pd.read_csv(path, sep="\t", na_values=["NA", "-"])
+        except (ValueError, UnicodeDecodeError) as error:
+            raise QaclimsError(f"benchmark file {path} cannot be read ({error}); delete it or rerun its rule") from error
+        require_keys(record, BENCHMARK_COLUMNS[:2], str(path), "benchmark file")
+        record = record.reindex(columns=BENCHMARK_COLUMNS)
+        if not all(pd.api.types.is_numeric_dtype(record[column]) for column in BENCHMARK_COLUMNS):
+            raise QaclimsError(f"benchmark file {path} holds non-numbers; delete it or rerun its rule")
+        records.append(record.assign(rule=relative.parts[0] if len(relative.parts) > 1 else path.stem))
+    if not records:
+        return pd.DataFrame({column: pd.Series(dtype=float) for column in BENCHMARK_COLUMNS}).assign(rule="")
+    return pd.concat(records, ignore_index=True)

@@ -5,8 +5,8 @@ from html import escape
 
 import pandas as pd
 
+from qaclims.evaluation.pictures import evenly_spaced
 from qaclims.report.html import note, table
-from qaclims.viz import evenly_spaced
 from qaclims.vqa.questions import BACKGROUND, FOREGROUND
 
 KIND_NAMES = {FOREGROUND: "foreground", BACKGROUND: "background"}

@@ -2,15 +2,15 @@
 
 import sys
 
-from qaclims.config import dataset_root
 from qaclims.data.build import build_index
-from qaclims.stages.common import add_config_argument
+from qaclims.run_layout import dataset_root
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "check the configured dataset and print its split counts (writes nothing)"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads dataset.* and output_dir")
+    add_config_argument(parser, __name__)
     parser.add_argument("--threads", type=int, default=1)
 
 

@@ -14,11 +14,10 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from qaclims.atomic import atomic_path
-from qaclims.config import clip_model_spec
 from qaclims.data.index import read_index
 from qaclims.models.mask_clip import load_ovseg_text_tower
-from qaclims.stages.common import add_config_argument
+from qaclims.runtime.atomic import atomic_path
+from qaclims.stages.shared.arguments import add_clip_arguments, add_config_argument
 from qaclims.text.cleanup import CleanupSettings
 from qaclims.text.clip_text import ClipTextEncoder, load_clip
 from qaclims.text.corpus import build_corpus, foreground_features
@@ -27,7 +26,8 @@ DESCRIPTION = "clean VQA answers into corpus/corpus.parquet and encode them with
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads corpus.*, clip.*, ritc.ovseg_checkpoint, output_dir")
+    add_config_argument(parser, __name__)
+    add_clip_arguments(parser)
     parser.add_argument("--answers", required=True, help="merged VQA answers parquet")
     parser.add_argument("--index", required=True, help="dataset index parquet (for the class order)")
     parser.add_argument("--corpus", required=True, help="corpus parquet to write")
@@ -42,8 +42,8 @@ def run(args) -> None:
     classes = read_index(args.index).classes
     corpus, strings = build_corpus(pd.read_parquet(args.answers), classes, CleanupSettings.from_config(settings))
 
-    name, pretrained, config_dir = clip_model_spec(config)
-    model, tokenizer = load_clip(name, pretrained, config_dir, torch.device("cpu"))
+    name, pretrained = args.clip_model, args.clip_pretrained
+    model, tokenizer = load_clip(name, pretrained, args.clip_config_dir, torch.device("cpu"))
     encoder = ClipTextEncoder(model, tokenizer, settings["prompt"])
     features = encoder.encode(strings, settings["batch_size"])
     # Only after the answers: loading the label tower replaces the text weights of this model.

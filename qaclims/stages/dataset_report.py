@@ -4,19 +4,25 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_path
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png
-from qaclims.stages.common import add_config_argument
-from qaclims.viz import captioned_tile, evenly_spaced, montage, overlay_label, side_by_side
+from qaclims.evaluation.pictures import (
+    captioned_tile,
+    evenly_spaced,
+    montage,
+    overlay_label,
+    side_by_side,
+)
+from qaclims.runtime.atomic import atomic_path
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "class counts per split and a ground-truth montage of the indexed dataset"
 TILE_SIZE = 160
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads report.*")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True, help="dataset index parquet")
     parser.add_argument("--counts", required=True, help="CSV to write: split, class, images")
     parser.add_argument("--montage", required=True, help="PNG to write")

@@ -1,13 +1,13 @@
 """Write the synthetic demo dataset in the PASCAL VOC 2012 layout."""
 
 from qaclims.data.demo import write_demo_dataset
-from qaclims.stages.common import add_config_argument
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "write the synthetic demo dataset (VOC 2012 layout)"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads demo.* and dataset.classes")
+    add_config_argument(parser, __name__)
     parser.add_argument("--out", required=True, help="dataset root to write (replaced as a whole)")
 
 

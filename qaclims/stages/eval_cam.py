@@ -8,22 +8,27 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory, atomic_path, write_text
-from qaclims.cam_labels import label_map
+from qaclims.cam.labels import label_map
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
+from qaclims.data.stage_outputs import checked_cams, checked_label_map, files_by_image
 from qaclims.errors import DatasetError
-from qaclims.metrics import ThresholdSweep, first_drop_position
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.evaluation import write_per_class
-from qaclims.stages.image_files import checked_cams, checked_label_map, files_by_image
-from qaclims.viz import evenly_spaced, heatmap, label_picture, side_by_side
+from qaclims.evaluation.metrics import ThresholdSweep, best_position
+from qaclims.evaluation.pictures import (
+    evenly_spaced,
+    heatmap,
+    label_picture,
+    side_by_side,
+)
+from qaclims.evaluation.tables import write_per_class
+from qaclims.runtime.atomic import atomic_directory, atomic_path, write_text
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "evaluate CAMs: mIoU at a fixed threshold and over a threshold sweep, with overlays"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads eval_cam.*")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--cams", nargs="+", required=True, help="make_cam shard folders")
     parser.add_argument("--summary", required=True, help="json to write")
@@ -37,15 +42,6 @@ def overlay(image_path: str, cams: dict, threshold: float, ground_truth: np.ndar
     image = np.asarray(load_rgb(image_path))
     return side_by_side(image, *(heatmap(image, cam) for cam in cams["high_res"]),
                         label_picture(label_map(cams["high_res"], cams["keys"], threshold)), label_picture(ground_truth))
-
-
-def best_position(thresholds: np.ndarray, mean_ious: np.ndarray, swept: np.ndarray, pick: str) -> int:
-    """Position in ``thresholds`` of the best mIoU, by eval_cam.sweep.pick."""
-    if pick == "max":
-        return int(np.nanargmax(mean_ious))
-    # The reference walks its sweep only: the fixed threshold counts when it lies on the sweep.
-    on_sweep = np.flatnonzero(np.isin(thresholds, swept))
-    return int(on_sweep[first_drop_position(mean_ious[on_sweep])])
 
 
 def run(args) -> None:

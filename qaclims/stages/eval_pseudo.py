@@ -7,23 +7,23 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory, write_text
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.labels import IGNORE_INDEX
+from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
-from qaclims.metrics import ConfusionMatrix
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.evaluation import write_per_class
-from qaclims.stages.image_files import checked_label_map, files_by_image
-from qaclims.viz import evenly_spaced, label_picture, side_by_side
+from qaclims.evaluation.metrics import ConfusionMatrix
+from qaclims.evaluation.pictures import evenly_spaced, label_picture, side_by_side
+from qaclims.evaluation.tables import write_per_class
+from qaclims.runtime.atomic import atomic_directory, write_text
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "evaluate pseudo labels (predicted ignore counts as background), with overlays"
 IGNORE_CONVENTION = "predicted 255 (ignore) counts as background, as IRNet's evaluation does"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads eval_cam.split, eval_cam.overlays")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--labels", nargs="+", required=True, help="pseudo_label shard folders")
     parser.add_argument("--seeds", nargs="+", required=True, help="ir_label shard folders, drawn in the overlays")

@@ -5,19 +5,19 @@ import json
 import pandas as pd
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_path, write_text
 from qaclims.data.index import read_index
+from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
-from qaclims.metrics import ConfusionMatrix
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.evaluation import per_class_table
-from qaclims.stages.image_files import checked_label_map, files_by_image
+from qaclims.evaluation.metrics import ConfusionMatrix
+from qaclims.evaluation.tables import per_class_table
+from qaclims.runtime.atomic import atomic_path, write_text
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "evaluate the segmentation (mIoU, per class) with and without CRF post-processing"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads infer_seg.split")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--predictions", nargs="+", required=True, help="infer_seg shard folders without CRF")
     parser.add_argument("--crf-predictions", nargs="*", default=[], help="infer_seg shard folders after the CRF")

@@ -7,24 +7,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory
-from qaclims.crf import CRFSettings
 from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
-from qaclims.device import autocast, resolve_device
+from qaclims.data.stage_outputs import ImageArrays
 from qaclims.models.weights import load_weights
-from qaclims.segmentation import InferenceSettings, crf_postprocess, fused_logits
-from qaclims.sharding import shard_items
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.image_files import ImageArrays
-from qaclims.stages.train_seg import network_from_config
+from qaclims.refine.crf import CRFSettings
+from qaclims.runtime.atomic import atomic_directory
+from qaclims.runtime.device import autocast, resolve_device
+from qaclims.runtime.sharding import shard_items
+from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
+from qaclims.seg.network import network_from_config
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "segment one shard of a split with the trained DeepLab (multi-scale, optional flip and CRF)"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads seg.*, infer_seg.*, device, precision")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--weights", required=True, help="seg/deeplab.pt")
     parser.add_argument("--split", required=True)

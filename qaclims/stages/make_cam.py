@@ -6,22 +6,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory
-from qaclims.cam_inference import multiscale_cams, save_cams, scaled_inputs
-from qaclims.data.images import load_rgb
+from qaclims.cam.inference import ScaledImages, multiscale_cams, save_cams
 from qaclims.data.index import read_index
-from qaclims.device import resolve_device
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.weights import load_weights
-from qaclims.sharding import shard_items
-from qaclims.stages.common import add_config_argument
+from qaclims.runtime.atomic import atomic_directory
+from qaclims.runtime.device import resolve_device
+from qaclims.runtime.sharding import shard_items
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "multi-scale, flipped CAMs of a trained CAM network for one shard of the images"
 NETWORKS = {"baseline": BaselineCAMNetwork, "ritc": QACLIMSNetwork}
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads make_cam.*, cam.backbone, device")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--weights", required=True, help="cam/baseline.pt or cam/ritc.pt")
     parser.add_argument("--network", required=True, choices=sorted(NETWORKS))
@@ -29,18 +28,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="folder that receives {image_id}.npz for the shard")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
-
-
-class ScaledImages(torch.utils.data.Dataset):
-    def __init__(self, paths: list[str], scales: list[float]):
-        self.paths, self.scales = paths, scales
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int):
-        image = load_rgb(self.paths[position])
-        return position, image.height, image.width, scaled_inputs(image, self.scales)
 
 
 def run(args) -> None:

@@ -6,25 +6,25 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_directory
+from qaclims.config import settings_from
 from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
-from qaclims.device import resolve_device
+from qaclims.data.stage_outputs import ImageArrays, checked_cams, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.models.irn import IRNetwork
 from qaclims.models.weights import load_weights
-from qaclims.random_walk import RandomWalkSettings, random_walk_label_map
-from qaclims.sharding import shard_items
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.image_files import ImageArrays, checked_cams, files_by_image
+from qaclims.refine.random_walk import RandomWalkSettings, random_walk_label_map
+from qaclims.runtime.atomic import atomic_directory
+from qaclims.runtime.device import resolve_device
+from qaclims.runtime.sharding import shard_items
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "pseudo labels of one shard: random walk of the CAMs along IRNet's boundary-aware affinities"
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads pseudo_label.*, irn.crop_size, irn.displacement, cam.backbone, make_cam.split, "
-                                "device")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--cams", nargs="+", required=True, help="make_cam shard folders")
     parser.add_argument("--weights", required=True, help="irn/irn.pt")
@@ -36,8 +36,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     config, settings = args.config, args.config["pseudo_label"]
-    walk = RandomWalkSettings(settings["radius"], settings["beta"], settings["exp_times"],
-                              settings["background_threshold"])
+    walk = settings_from(RandomWalkSettings, settings)
     index = read_index(args.index)
     frame = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
     labels = index.labels(frame)

@@ -4,34 +4,33 @@ Each output is a single file (the report cannot hold folders), and every HTML pa
 self-contained.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 from PIL import Image
 
-from qaclims.atomic import atomic_path, write_text
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
 from qaclims.report.html import page, thumbnail_uri
-from qaclims.report.overlays import stacked_rows, text_picture
-from qaclims.report.resources import resources_html, rule_resources, rules_without_records
+from qaclims.report.inputs import read_summary, read_table
+from qaclims.report.overlays import overlay_montage
+from qaclims.report.resources import (
+    read_benchmarks,
+    resources_html,
+    rule_resources,
+    rules_without_records,
+)
 from qaclims.report.scores import miou_html, miou_table, network_name, per_class_iou
 from qaclims.report.vqa_samples import pick_images, vqa_samples_html
-from qaclims.stages.common import add_config_argument
-from qaclims.viz import evenly_spaced
+from qaclims.runtime.atomic import atomic_path, write_text
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "summarise a finished run for the report: mIoU table, charts, overlay montages, VQA samples, resources"
-OVERLAY_HEIGHT = 160  # the most pixels an overlay strip keeps in the montages
 THUMBNAIL_SIZE = 128
-BENCHMARK_COLUMNS = ["s", "max_rss", "cpu_time"]
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads report.overlay_images, report.vqa_images")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--networks", nargs="+", required=True, help="CAM networks, in the order of the --cam-* lists")
     parser.add_argument("--cam-summaries", nargs="+", required=True, help="eval_cam json, one per network")
@@ -54,61 +53,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--label-montage", required=True, help="PNG to write")
     parser.add_argument("--vqa-samples", required=True, help="HTML to write")
     parser.add_argument("--stage-resources", required=True, help="HTML to write")
-
-
-def _checked(found, expected, path: str, what: str):
-    missing = [key for key in expected if key not in found]
-    if missing:
-        raise QaclimsError(f"{what} {path} has no {', '.join(missing)}; rerun the rule that writes it")
-    return found
-
-
-def read_summary(path: str, keys: list[str]) -> dict:
-    try:
-        summary = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise QaclimsError(f"evaluation summary {path} cannot be read ({error}); rerun the rule that writes it") from error
-    return _checked(summary, keys, path, "evaluation summary")
-
-
-def read_table(path: str, columns: list[str]) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise QaclimsError(f"table {path} cannot be read ({error}); rerun the rule that writes it") from error
-    return _checked(frame, columns, path, "table")
-
-
-def read_benchmarks(folder: str) -> pd.DataFrame:
-    """One row per job: columns ``rule`` and BENCHMARK_COLUMNS (NaN where Snakemake measured nothing).
-
-    A rule with one file per job (per shard, per network) keeps them in a sub-folder named after it.
-    """
-    root, records = Path(folder), []
-    for path in sorted(root.glob("**/*.tsv")):
-        relative = path.relative_to(root)
-        try:
-            record = pd.read_csv(path, sep="\t", na_values=["NA", "-"])
-        except (ValueError, UnicodeDecodeError) as error:
-            raise QaclimsError(f"benchmark file {path} cannot be read ({error}); delete it or rerun its rule") from error
-        _checked(record, BENCHMARK_COLUMNS[:2], str(path), "benchmark file")
-        record = record.reindex(columns=BENCHMARK_COLUMNS)
-        if not all(pd.api.types.is_numeric_dtype(record[column]) for column in BENCHMARK_COLUMNS):
-            raise QaclimsError(f"benchmark file {path} holds non-numbers; delete it or rerun its rule")
-        records.append(record.assign(rule=relative.parts[0] if len(relative.parts) > 1 else path.stem))
-    if not records:
-        return pd.DataFrame({column: pd.Series(dtype=float) for column in BENCHMARK_COLUMNS}).assign(rule="")
-    return pd.concat(records, ignore_index=True)
-
-
-def overlay_montage(sources: dict[str, str], count: int, captions: dict[str, str], missing_text: str) -> Image.Image:
-    """Up to ``count`` images drawn in every overlay folder of ``sources`` (row label -> folder), a row per folder."""
-    shared = set.intersection(*({path.stem for path in Path(folder).glob("*.png")} for folder in sources.values()))
-    chosen = evenly_spaced(pd.DataFrame({"image_id": sorted(shared)}), count)["image_id"]
-    rows = [(f"{image_id} ({captions.get(image_id, '')}): {label}",
-             np.asarray(load_rgb(Path(folder) / f"{image_id}.png")))
-            for image_id in chosen for label, folder in sources.items()]
-    return stacked_rows(rows, OVERLAY_HEIGHT) if rows else text_picture(missing_text)
 
 
 def save_png(picture: Image.Image, path: str) -> None:

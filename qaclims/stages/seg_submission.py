@@ -3,18 +3,18 @@
 import os
 import shutil
 
-from qaclims.atomic import atomic_directory
 from qaclims.data.index import read_index
-from qaclims.stages.common import add_config_argument
-from qaclims.stages.image_files import files_by_image
+from qaclims.data.stage_outputs import files_by_image
+from qaclims.data.voc import SERVER_FOLDER
+from qaclims.runtime.atomic import atomic_directory
+from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "gather test-split predictions as results/VOC2012/Segmentation/comp6_test_cls/*.png for the server"
 # comp6: segmentation trained with data beyond VOC's own segmentation masks (here: image labels only).
-SERVER_FOLDER = os.path.join("results", "VOC2012", "Segmentation", "comp6_test_cls")
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads infer_seg.test_split")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--predictions", nargs="+", required=True, help="infer_seg shard folders of the test split")
     parser.add_argument("--out", required=True, help="folder that receives results/VOC2012/...; tar it to upload")

@@ -4,23 +4,29 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from qaclims.atomic import atomic_path
-from qaclims.config import vqa_model_source
+from qaclims.config import settings_from
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index, split_column
-from qaclims.device import resolve_device
-from qaclims.sharding import shard_items
-from qaclims.stages.common import add_config_argument
+from qaclims.runtime.atomic import atomic_path
+from qaclims.runtime.device import resolve_device
+from qaclims.runtime.sharding import shard_items
+from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
-from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES, questions_for_classes
+from qaclims.vqa.questions import (
+    BACKGROUND_TEMPLATES,
+    FOREGROUND_TEMPLATES,
+    questions_for_classes,
+)
 
 DESCRIPTION = "answer the QA-CLIMS questions with BLIP for one shard of the images"
 ANSWER_COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer"]
 
 
 def add_arguments(parser) -> None:
-    add_config_argument(parser, "reads vqa.*, device, precision, output_dir")
+    add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True, help="dataset index parquet")
+    parser.add_argument("--model", required=True,
+                        help="BLIP VQA: a hub id, a save_pretrained folder, or an original BLIP checkpoint file")
     parser.add_argument("--shard", type=int, default=0, help="0-based shard number")
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="parquet file of this shard's answers")
@@ -43,10 +49,8 @@ def run(args) -> None:
         settings["foreground_questions"] or FOREGROUND_TEMPLATES,
         settings["background_questions"] or BACKGROUND_TEMPLATES,
     ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
-    model, processor = load_blip(vqa_model_source(config), resolve_device(config["device"]), settings["processor"])
-    generation = GenerationSettings(**{key: settings[key] for key in (
-        "image_size", "num_beams", "max_new_tokens", "min_new_tokens", "max_question_tokens",
-        "question_start_token")})
+    model, processor = load_blip(args.model, resolve_device(config["device"]), settings["processor"])
+    generation = settings_from(GenerationSettings, settings)
     answerer = BlipAnswerer(model, processor, generation, config["precision"])
 
     rows = []

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from qaclims.atomic import atomic_path
 from qaclims.errors import QaclimsError
+from qaclims.runtime.atomic import atomic_path
 
 DESCRIPTION = "merge VQA shard files into vqa/answers.parquet"
 KEY = ["image_id", "class", "kind", "template_index"]

@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from lemminflect import getAllLemmas
 
+from qaclims.config import settings_from
+
 WORD = re.compile(r"[a-z]+")
 
 
@@ -24,7 +26,7 @@ class CleanupSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> "CleanupSettings":
-        return cls(section["synonyms"], section["lemmatise"], section["label_match"], section["background_removal"])
+        return settings_from(cls, section)
 
 
 @lru_cache(maxsize=None)

@@ -3,8 +3,8 @@
 import open_clip
 import torch
 
-from qaclims.device import autocast
 from qaclims.errors import QaclimsError
+from qaclims.runtime.device import autocast
 
 
 def load_clip(model_name: str, pretrained: str | None, model_config_dir: str | None,

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from qaclims.text.cleanup import CleanupSettings, background_texts, foreground_text, lemmatise
+from qaclims.text.cleanup import (
+    CleanupSettings,
+    background_texts,
+    foreground_text,
+    lemmatise,
+)
 from qaclims.vqa.questions import BACKGROUND, FOREGROUND
 
 CORPUS_COLUMNS = ["image_id", "class", "class_index", "foreground_texts", "background_texts",

@@ -5,7 +5,7 @@ import shutil
 
 import torch
 
-from qaclims.atomic import atomic_path
+from qaclims.runtime.atomic import atomic_path
 
 LAST = "last.pt"
 

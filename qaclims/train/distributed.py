@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from qaclims.device import resolve_device
+from qaclims.runtime.device import resolve_device
 
 
 @dataclass(frozen=True)

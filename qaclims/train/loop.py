@@ -8,20 +8,29 @@ from dataclasses import dataclass
 import torch
 
 from qaclims.errors import QaclimsError
-from qaclims.train.checkpoint import load_checkpoint, remove_checkpoints, save_checkpoint
+from qaclims.train.checkpoint import (
+    load_checkpoint,
+    remove_checkpoints,
+    save_checkpoint,
+)
 from qaclims.train.data import epoch_batches
 from qaclims.train.distributed import Processes
 
 
 @dataclass(frozen=True)
 class LoopSettings:
-    epochs: int
     batch_size: int  # global: split over the processes
     seed: int
     checkpoint_every: int
     log_every: int
     workers: int
-    iterations: int | None = None  # when set, train this many steps instead of `epochs` epochs
+    # Exactly one says how long to train: the CAM and IRNet recipes count epochs, DeepLab's counts steps.
+    epochs: int | None = None
+    iterations: int | None = None
+
+    def __post_init__(self):
+        if (self.epochs is None) == (self.iterations is None):
+            raise ValueError("a training loop runs for either epochs or iterations, not both or neither")
 
     def max_steps(self, num_samples: int) -> int:
         per_epoch = steps_per_epoch(num_samples, self.batch_size)
@@ -39,7 +48,7 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
                  loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
                  optimizer, scheduler, settings: LoopSettings, processes: Processes,
                  checkpoint_dir: str, checkpoint_key: str) -> None:
-    """Train until ``epochs`` are done, resuming from the last checkpoint under ``checkpoint_key``.
+    """Train for ``settings.max_steps`` steps, resuming from the last checkpoint under ``checkpoint_key``.
 
     ``dataset`` yields (images, labels, sample) and augments by its ``epoch`` attribute, which is set
     here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
@@ -51,9 +60,9 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
     while step < max_steps:
         epoch, first = divmod(step, per_epoch)
         dataset.epoch = epoch
-        # Each process takes its share of every global batch.
-        batches = [batch[processes.rank::processes.world_size]
-                   for batch in epoch_batches(len(dataset), settings.batch_size, settings.seed, epoch)[first:]]
+        # Each process takes its share of every global batch; an iteration count may end inside an epoch.
+        remaining = epoch_batches(len(dataset), settings.batch_size, settings.seed, epoch)[first:][:max_steps - step]
+        batches = [batch[processes.rank::processes.world_size] for batch in remaining]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=settings.workers)
         for images, labels, samples in loader:
             losses = loss_step(images.to(processes.device), labels.to(processes.device), samples)
@@ -82,11 +91,3 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-
-
-def labelled_images(index, split: str):
-    """The split's images that carry at least one label, and their [N, C] multi-hot labels."""
-    frame = index.split(split)
-    labels = index.labels(frame)
-    labelled = labels.any(axis=1)
-    return frame[labelled].reset_index(drop=True), labels[labelled]

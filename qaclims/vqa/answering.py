@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 from transformers import BlipForQuestionAnswering, BlipProcessor
 
-from qaclims.device import autocast
 from qaclims.errors import QaclimsError
+from qaclims.runtime.device import autocast
 from qaclims.vqa.blip_checkpoint import load_original_checkpoint
 from qaclims.vqa.sources import is_original_checkpoint
 

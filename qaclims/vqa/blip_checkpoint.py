@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from transformers import BlipConfig, BlipForQuestionAnswering
 
-from qaclims.atomic import atomic_path
 from qaclims.errors import QaclimsError
+from qaclims.runtime.atomic import atomic_path
 
 STATE_KEY = "model"
 LAYER = "#"

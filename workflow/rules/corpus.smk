@@ -13,12 +13,12 @@ rule corpus:
         features=f"{OUT}/corpus/text_features.safetensors",
         text_index=f"{OUT}/corpus/text_index.parquet",
     params:
-        config=stage_config("corpus", "clip", "ritc.ovseg_checkpoint", *demo_model_keys("clip")),
+        config=stage_config("corpus"),
         code=stage_code("corpus"),
+        clip=CLIP_ARGUMENTS,
     log:
         log_path("corpus"),
-    benchmark:
-        benchmark_path("corpus")
+    # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
     threads: 2
     resources:
@@ -26,9 +26,6 @@ rule corpus:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} corpus --config {params.config:q} --answers {input.answers:q} --index {input.index:q}"
+        cpu_stage("corpus --config {params.config:q} --answers {input.answers:q} --index {input.index:q}"
         " --corpus {output.corpus:q} --features {output.features:q} --text-index {output.text_index:q}"
-        " --threads {threads} > {log:q} 2>&1"
-
-
-benchmark_unless_cached(rules.corpus)
+        " {params.clip} --threads {threads} > {log:q} 2>&1")

@@ -7,7 +7,7 @@ if config["dataset"]["kind"] == "demo":
         output:
             root=directory(DATASET_ROOT),
         params:
-            config=stage_config("demo", "dataset.classes"),
+            config=stage_config("demo_data"),
             code=stage_code("demo_data"),
         log:
             log_path("demo_data"),
@@ -19,7 +19,7 @@ if config["dataset"]["kind"] == "demo":
         conda:
             CONDA_ENV
         shell:
-            "{QACLIMS} demo-data --config {params.config:q} --out {output.root:q} > {log:q} 2>&1"
+            cpu_stage("demo-data --config {params.config:q} --out {output.root:q} > {log:q} 2>&1")
 
 
 rule index:
@@ -28,8 +28,9 @@ rule index:
     output:
         index=f"{OUT}/data/index.parquet",
     params:
-        config=stage_config("dataset", "output_dir"),
+        config=stage_config("index"),
         code=stage_code("index"),
+        root=DATASET_ROOT,
     log:
         log_path("index"),
     benchmark:
@@ -40,7 +41,7 @@ rule index:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} index --config {params.config:q} --out {output.index:q} --threads {threads} > {log:q} 2>&1"
+        cpu_stage("index --config {params.config:q} --root {params.root:q} --out {output.index:q} --threads {threads} > {log:q} 2>&1")
 
 
 rule dataset_report:
@@ -58,7 +59,7 @@ rule dataset_report:
             category="Dataset",
         ),
     params:
-        config=stage_config("report.montage_images", "report.montage_split", "report.montage_columns"),
+        config=stage_config("dataset_report"),
         code=stage_code("dataset_report"),
     log:
         log_path("dataset_report"),
@@ -70,5 +71,5 @@ rule dataset_report:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} dataset-report --config {params.config:q} --index {input.index:q}"
-        " --counts {output.counts:q} --montage {output.montage:q} > {log:q} 2>&1"
+        cpu_stage("dataset-report --config {params.config:q} --index {input.index:q}"
+        " --counts {output.counts:q} --montage {output.montage:q} > {log:q} 2>&1")

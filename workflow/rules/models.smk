@@ -7,8 +7,8 @@ if config["vqa"]["model"] == "demo":
         output:
             model=directory(DEMO_MODELS["blip"]),
         params:
-            config=stage_config("demo_models.seed", "demo_models.blip_image_size"),
-            code=stage_code("demo_models"),
+            config=stage_config("demo_blip"),
+            code=stage_code("demo_blip"),
         log:
             log_path("demo_blip"),
         benchmark:
@@ -19,7 +19,7 @@ if config["vqa"]["model"] == "demo":
         conda:
             CONDA_ENV
         shell:
-            "{QACLIMS} demo-models --config {params.config:q} --blip-out {output.model:q} > {log:q} 2>&1"
+            cpu_stage("demo-blip --config {params.config:q} --out {output.model:q} > {log:q} 2>&1")
 
 
 if config["clip"]["model"] == "demo":
@@ -28,8 +28,8 @@ if config["clip"]["model"] == "demo":
         output:
             model=directory(DEMO_MODELS["clip_dir"]),
         params:
-            config=stage_config("demo_models.seed", "demo_models.clip_image_size"),
-            code=stage_code("demo_models"),
+            config=stage_config("demo_clip"),
+            code=stage_code("demo_clip"),
         log:
             log_path("demo_clip"),
         benchmark:
@@ -40,4 +40,4 @@ if config["clip"]["model"] == "demo":
         conda:
             CONDA_ENV
         shell:
-            "{QACLIMS} demo-models --config {params.config:q} --clip-out {output.model:q} > {log:q} 2>&1"
+            cpu_stage("demo-clip --config {params.config:q} --out {output.model:q} > {log:q} 2>&1")

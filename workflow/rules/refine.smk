@@ -1,7 +1,6 @@
 # IRNet's refinement of the CAMs into pseudo labels: seed labels (dense CRF), the boundary
 # network, the random walk, and the pseudo labels' mIoU.
 
-TRAIN_IRN_LAUNCHER = gpu_stage(config["irn"]["gpus"])
 PIPELINE_CAMS = expand(f"{OUT}/cam/{config['ir_label']['network']}/maps/shard-{{shard}}",
                        shard=range(config["make_cam"]["shards"]))
 IR_LABELS = expand(f"{OUT}/ir_label/shard-{{shard}}", shard=range(config["ir_label"]["shards"]))
@@ -17,7 +16,7 @@ rule ir_label:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("ir_label", "make_cam.split"),
+        config=stage_config("ir_label"),
         code=stage_code("ir_label"),
         shards=config["ir_label"]["shards"],
     log:
@@ -30,9 +29,9 @@ rule ir_label:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} ir-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        cpu_stage("ir-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --shard {wildcards.shard} --num-shards {params.shards} --out {output.labels:q} --threads {threads}"
-        " > {log:q} 2>&1"
+        " > {log:q} 2>&1")
 
 
 rule train_irn:
@@ -42,7 +41,7 @@ rule train_irn:
     output:
         weights=f"{OUT}/irn/irn.pt",
     params:
-        config=stage_config("irn", "cam.backbone", "cam.backbone_weights", "make_cam.split", "device"),
+        config=stage_config("train_irn"),
         code=stage_code("train_irn"),
         checkpoints=f"{OUT}/checkpoints/train_irn",
     log:
@@ -57,8 +56,9 @@ rule train_irn:
     conda:
         CONDA_ENV
     shell:
-        "{TRAIN_IRN_LAUNCHER} train-irn --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+        gpu_stage(config["irn"]["gpus"], "train-irn --config {params.config:q} --index {input.index:q}"
+        " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
+        " --threads {threads} > {log:q} 2>&1")
 
 
 rule pseudo_label:
@@ -71,8 +71,7 @@ rule pseudo_label:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("pseudo_label", "irn.crop_size", "irn.displacement", "cam.backbone", "make_cam.split",
-                            "device"),
+        config=stage_config("pseudo_label"),
         code=stage_code("pseudo_label"),
         shards=config["pseudo_label"]["shards"],
     log:
@@ -87,9 +86,9 @@ rule pseudo_label:
     conda:
         CONDA_ENV
     shell:
-        "{GPU_STAGE} pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        gpu_stage(1, "pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --weights {input.weights:q} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.labels:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.labels:q} --threads {threads} > {log:q} 2>&1")
 
 
 rule eval_pseudo:
@@ -104,7 +103,7 @@ rule eval_pseudo:
                          category="Pseudo labels", labels={"file": "per class"}),
         overlays=directory(f"{OUT}/eval/pseudo_overlays"),
     params:
-        config=stage_config("eval_cam.split", "eval_cam.overlays"),
+        config=stage_config("eval_pseudo"),
         code=stage_code("eval_pseudo"),
     log:
         log_path("eval_pseudo"),
@@ -116,6 +115,6 @@ rule eval_pseudo:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} eval-pseudo --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        cpu_stage("eval-pseudo --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
         " --seeds {input.seeds:q} --summary {output.summary:q} --per-class {output.per_class:q}"
-        " --overlays {output.overlays:q} > {log:q} 2>&1"
+        " --overlays {output.overlays:q} > {log:q} 2>&1")

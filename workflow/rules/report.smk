@@ -3,10 +3,10 @@
 # its own: it could not report it.
 
 REPORT_NETWORKS = config["make_cam"]["networks"]
-# Every rule defined so far, in the order of the rule files, which is the pipeline's order. The resources
-# table lists them in this order, and names those without a benchmark record (taken from the output cache,
-# or not part of this run).
-REPORTED_RULES = [rule.name for rule in workflow.rules]
+# Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE),
+# in the order of the rule files, which is the pipeline's order. The resources table lists them in this
+# order, and names those without a benchmark record (not part of this run).
+REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark]
 
 
 rule report_summary:
@@ -40,7 +40,7 @@ rule report_summary:
         stage_resources=report(f"{OUT}/report/stage_resources.html", caption="../report/stage_resources.rst",
                                category="Resources", labels={"figure": "time and memory per rule"}),
     params:
-        config=stage_config("report.overlay_images", "report.vqa_images"),
+        config=stage_config("report_summary"),
         code=stage_code("report_summary"),
         networks=REPORT_NETWORKS,
         # Read, not declared: Snakemake writes a job's record after the job, and cached rules write none.
@@ -54,7 +54,7 @@ rule report_summary:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} report-summary --config {params.config:q} --index {input.index:q} --networks {params.networks}"
+        cpu_stage("report-summary --config {params.config:q} --index {input.index:q} --networks {params.networks}"
         " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
         " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
         " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
@@ -64,4 +64,4 @@ rule report_summary:
         " --miou {output.miou:q} --per-class-iou {output.per_class_iou:q}"
         " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
         " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"
-        " --stage-resources {output.stage_resources:q} > {log:q} 2>&1"
+        " --stage-resources {output.stage_resources:q} > {log:q} 2>&1")

@@ -1,12 +1,6 @@
 # The final segmentation: DeepLab trained on the pseudo labels, multi-scale inference with and
 # without CRF, its mIoU, and test-split predictions for the evaluation server.
 
-TRAIN_SEG_LAUNCHER = gpu_stage(config["seg"]["gpus"])
-
-
-def segmentation_shards(split, variant):
-    return expand(f"{OUT}/seg/{split}/{variant}/shard-{{shard}}", shard=range(config["infer_seg"]["shards"]))
-
 
 rule train_seg:
     input:
@@ -15,7 +9,7 @@ rule train_seg:
     output:
         weights=f"{OUT}/seg/deeplab.pt",
     params:
-        config=stage_config("seg", "device", "precision"),
+        config=stage_config("train_seg"),
         code=stage_code("train_seg"),
         checkpoints=f"{OUT}/checkpoints/train_seg",
     log:
@@ -30,8 +24,9 @@ rule train_seg:
     conda:
         CONDA_ENV
     shell:
-        "{TRAIN_SEG_LAUNCHER} train-seg --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+        gpu_stage(config["seg"]["gpus"], "train-seg --config {params.config:q} --index {input.index:q}"
+        " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
+        " --threads {threads} > {log:q} 2>&1")
 
 
 rule infer_seg:
@@ -44,7 +39,7 @@ rule infer_seg:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("seg", "infer_seg", "device", "precision"),
+        config=stage_config("infer_seg"),
         code=stage_code("infer_seg"),
         shards=config["infer_seg"]["shards"],
     log:
@@ -59,9 +54,9 @@ rule infer_seg:
     conda:
         CONDA_ENV
     shell:
-        "{GPU_STAGE} infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        gpu_stage(1, "infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --split {wildcards.split} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads} > {log:q} 2>&1")
 
 
 rule eval_seg:
@@ -75,7 +70,7 @@ rule eval_seg:
         per_class=report(f"{OUT}/eval/seg_per_class.csv", caption="../report/eval_seg.rst",
                          category="Segmentation", labels={"file": "per class"}),
     params:
-        config=stage_config("infer_seg.split"),
+        config=stage_config("eval_seg"),
         code=stage_code("eval_seg"),
     log:
         log_path("eval_seg"),
@@ -87,8 +82,8 @@ rule eval_seg:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} eval-seg --config {params.config:q} --index {input.index:q} --predictions {input.raw:q}"
-        " --crf-predictions {input.crf:q} --summary {output.summary:q} --per-class {output.per_class:q} > {log:q} 2>&1"
+        cpu_stage("eval-seg --config {params.config:q} --index {input.index:q} --predictions {input.raw:q}"
+        " --crf-predictions {input.crf:q} --summary {output.summary:q} --per-class {output.per_class:q} > {log:q} 2>&1")
 
 
 rule seg_submission:
@@ -98,7 +93,7 @@ rule seg_submission:
     output:
         folder=directory(f"{OUT}/seg/submission"),
     params:
-        config=stage_config("infer_seg.test_split"),
+        config=stage_config("seg_submission"),
         code=stage_code("seg_submission"),
     log:
         log_path("seg_submission"),
@@ -110,5 +105,5 @@ rule seg_submission:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} seg-submission --config {params.config:q} --index {input.index:q} --predictions {input.crf:q}"
-        " --out {output.folder:q} > {log:q} 2>&1"
+        cpu_stage("seg-submission --config {params.config:q} --index {input.index:q} --predictions {input.crf:q}"
+        " --out {output.folder:q} > {log:q} 2>&1")

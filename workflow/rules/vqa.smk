@@ -6,23 +6,22 @@ from qaclims.vqa.sources import is_original_checkpoint
 rule vqa:
     input:
         index=rules.index.output.index,
-        model=demo_model_input("vqa", "blip"),
-        # An original BLIP checkpoint file (a hub id or a save_pretrained folder is not tracked).
-        checkpoint=[config["vqa"]["model"]] if is_original_checkpoint(config["vqa"]["model"]) else [],
+        # The demo model or an original BLIP checkpoint file; a hub id or a save_pretrained folder is not tracked.
+        model=[VQA_MODEL] if config["vqa"]["model"] == "demo" or is_original_checkpoint(VQA_MODEL) else [],
     output:
         answers=f"{OUT}/vqa/shard-{{shard}}.parquet",
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("vqa", "device", "precision", *demo_model_keys("vqa")),
+        config=stage_config("vqa"),
         code=stage_code("vqa"),
+        model=lambda wildcards, input: input.model or VQA_MODEL,
         shards=config["vqa"]["shards"],
         # A param, not only a wildcard: the output cache keys a job by its params, not its wildcards.
         shard="{shard}",
     log:
         f"{OUT}/logs/vqa/shard-{{shard}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/vqa/shard-{{shard}}.tsv"
+    # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
     threads: 4
     resources:
@@ -32,11 +31,8 @@ rule vqa:
     conda:
         CONDA_ENV
     shell:
-        "{GPU_STAGE} vqa --config {params.config:q} --index {input.index:q} --shard {params.shard}"
-        " --num-shards {params.shards} --out {output.answers:q} > {log:q} 2>&1"
-
-
-benchmark_unless_cached(rules.vqa)
+        gpu_stage(1, "vqa --config {params.config:q} --model {params.model:q} --index {input.index:q} --shard {params.shard}"
+        " --num-shards {params.shards} --out {output.answers:q} > {log:q} 2>&1")
 
 
 rule vqa_merge:
@@ -56,4 +52,4 @@ rule vqa_merge:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} vqa-merge --shards {input.shards:q} --out {output.answers:q} > {log:q} 2>&1"
+        cpu_stage("vqa-merge --shards {input.shards:q} --out {output.answers:q} > {log:q} 2>&1")

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import torch
 
-from qaclims.cam_inference import load_cams
+from qaclims.cam.inference import load_cams
 from qaclims.data.images import load_rgb
 from qaclims.data.labels import IGNORE_INDEX, read_label_png
 from qaclims.errors import DatasetError

@@ -131,3 +131,12 @@ class ThresholdSweep:
 
     def mean_ious(self) -> np.ndarray:
         return np.array([self.confusion(position).mean_iou() for position in range(len(self.thresholds))])
+
+
+def best_position(thresholds: np.ndarray, mean_ious: np.ndarray, swept: np.ndarray, pick: str) -> int:
+    """Position in ``thresholds`` of the best mIoU, by eval_cam.sweep.pick."""
+    if pick == "max":
+        return int(np.nanargmax(mean_ious))
+    # The reference walks its sweep only: the fixed threshold counts when it lies on the sweep.
+    on_sweep = np.flatnonzero(np.isin(thresholds, swept))
+    return int(on_sweep[first_drop_position(mean_ious[on_sweep])])

@@ -1,4 +1,4 @@
-"""`python -m qaclims.on_gpus --gpus N -- COMMAND...`: run COMMAND pinned to N GPUs of its own.
+"""`python -m qaclims.runtime.on_gpus --gpus N -- COMMAND...`: run COMMAND pinned to N GPUs of its own.
 
 Every GPU job of the workflow starts through this. Under Slurm (SLURM_JOB_ID set) the job
 keeps the GPUs Slurm bound to it. Elsewhere it claims N free GPUs among those visible and
@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qaclims.gpu_claims import claim_gpus, visible_gpus
+from qaclims.runtime.gpu_claims import claim_gpus, visible_gpus
 
 
 def default_lock_dir() -> Path:
@@ -21,7 +21,7 @@ def default_lock_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qaclims.on_gpus", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m qaclims.runtime.on_gpus", description=__doc__.splitlines()[0])
     parser.add_argument("--gpus", type=int, required=True, help="GPUs the job was given")
     parser.add_argument("--lock-dir", type=Path, default=default_lock_dir(),
                         help="where jobs on this machine hold their claims (default: %(default)s)")

@@ -10,6 +10,7 @@ import numpy as np
 import pydensecrf.densecrf as densecrf
 from pydensecrf.utils import unary_from_labels
 
+from qaclims.config import settings_from
 from qaclims.errors import QaclimsError
 
 
@@ -24,7 +25,7 @@ class CRFSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> "CRFSettings":
-        return cls(**{name: section[name] for name in cls.__dataclass_fields__})
+        return settings_from(cls, section)
 
 
 def dense_crf(image: np.ndarray, unary: np.ndarray, settings: CRFSettings) -> np.ndarray:

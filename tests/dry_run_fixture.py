@@ -3,8 +3,8 @@
 Only the files that the index rule takes as inputs are written (VOC split lists, COCO
 annotation files), no image. Beside them goes a dataset index written by the package's own
 writer, with plausible rows for every image, and newer than its inputs, so that Snakemake
-takes the index as up to date and plans everything after it. Used by
-benchmarks/dry_run_scale.py and tests/test_presets.py.
+takes the index as up to date and plans everything after it. Used by tests/test_presets.py and
+benchmarks/dry_run_scale.py.
 """
 
 import json

@@ -11,7 +11,7 @@ rule make_cam:
         network="baseline|ritc",
         shard=r"\d+",
     params:
-        config=stage_config("make_cam", "cam.backbone", "device"),
+        config=stage_config("make_cam"),
         code=stage_code("make_cam"),
         shards=config["make_cam"]["shards"],
     log:
@@ -26,9 +26,9 @@ rule make_cam:
     conda:
         CONDA_ENV
     shell:
-        "{GPU_STAGE} make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
+        gpu_stage(1, "make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --network {wildcards.network} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.cams:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.cams:q} --threads {threads} > {log:q} 2>&1")
 
 
 rule eval_cam:
@@ -58,6 +58,6 @@ rule eval_cam:
     conda:
         CONDA_ENV
     shell:
-        "{QACLIMS} eval-cam --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        cpu_stage("eval-cam --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --summary {output.summary:q} --per-class {output.per_class:q} --sweep {output.sweep:q}"
-        " --overlays {output.overlays:q} > {log:q} 2>&1"
+        " --overlays {output.overlays:q} > {log:q} 2>&1")

@@ -1,9 +1,6 @@
 # CAM training: the baseline classifier, then QA-CLIMS's region image-text contrastive training.
 # Checkpoints go to a folder Snakemake does not own, so a killed job resumes instead of restarting.
 
-TRAIN_CAM_LAUNCHER = gpu_stage(config["cam"]["baseline"]["gpus"])
-TRAIN_RITC_LAUNCHER = gpu_stage(config["ritc"]["gpus"])
-
 
 rule train_cam:
     input:
@@ -11,7 +8,7 @@ rule train_cam:
     output:
         weights=f"{OUT}/cam/baseline.pt",
     params:
-        config=stage_config("cam", "device"),
+        config=stage_config("train_cam"),
         code=stage_code("train_cam"),
         checkpoints=f"{OUT}/checkpoints/train_cam",
     log:
@@ -26,8 +23,8 @@ rule train_cam:
     conda:
         CONDA_ENV
     shell:
-        "{TRAIN_CAM_LAUNCHER} train-cam --config {params.config:q} --index {input.index:q} --out {output.weights:q}"
-        " --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+        gpu_stage(config["cam"]["baseline"]["gpus"], "train-cam --config {params.config:q} --index {input.index:q}"
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")
 
 
 rule train_ritc:
@@ -42,8 +39,9 @@ rule train_ritc:
     output:
         weights=f"{OUT}/cam/ritc.pt",
     params:
-        config=stage_config("ritc", "cam", "clip", "device", "precision", "output_dir"),
+        config=stage_config("train_ritc"),
         code=stage_code("train_ritc"),
+        clip=CLIP_ARGUMENTS,
         checkpoints=f"{OUT}/checkpoints/train_ritc",
     log:
         log_path("train_ritc"),
@@ -57,6 +55,6 @@ rule train_ritc:
     conda:
         CONDA_ENV
     shell:
-        "{TRAIN_RITC_LAUNCHER} train-ritc --config {params.config:q} --index {input.index:q}"
+        gpu_stage(config["ritc"]["gpus"], "train-ritc --config {params.config:q} {params.clip} --index {input.index:q}"
         " --baseline {input.baseline:q} --corpus {input.corpus:q} --features {input.features:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")

@@ -19,11 +19,15 @@ import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
+from qaclims.cam.ritc_losses import (
+    area_loss,
+    background_region_contrastive_loss,
+    foreground_region_contrastive_loss,
+)
 from qaclims.data.images import IMAGENET_MEAN, IMAGENET_STD
-from qaclims.device import autocast
 from qaclims.errors import QaclimsError
-from qaclims.losses import area_loss, background_region_contrastive_loss, foreground_region_contrastive_loss
 from qaclims.models.mask_clip import foreground_adaptive_threshold
+from qaclims.runtime.device import autocast
 
 
 @dataclass

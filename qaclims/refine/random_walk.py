@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from qaclims.affinity import pair_affinities, search_offsets
-from qaclims.cam_labels import label_map
+from qaclims.cam.labels import label_map
+from qaclims.refine.affinity import pair_affinities, search_offsets
 
 
 def half_plane_affinities(boundary: torch.Tensor, radius: int, beta: float) -> torch.Tensor:

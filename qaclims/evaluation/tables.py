@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from qaclims.atomic import atomic_path
-from qaclims.metrics import ConfusionMatrix
+from qaclims.evaluation.metrics import ConfusionMatrix
+from qaclims.runtime.atomic import atomic_path
 
 
 def per_class_table(confusion: ConfusionMatrix, classes: list[str]) -> pd.DataFrame:

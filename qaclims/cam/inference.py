@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from qaclims.atomic import atomic_path
-from qaclims.data.images import imagenet_normalise
+from qaclims.data.images import imagenet_normalise, load_rgb
+from qaclims.runtime.atomic import atomic_path
 
 NETWORK_STRIDE = 16
 STRIDED_STRIDE = 4
@@ -72,3 +72,15 @@ def load_cams(path: str) -> dict[str, np.ndarray]:
     """The keys and both maps, in the dtype they were saved in; readers convert the maps as they need."""
     with np.load(path, allow_pickle=False) as data:
         return {name: data[name] for name in ("keys", "high_res", "strided")}
+
+
+class ScaledImages(torch.utils.data.Dataset):
+    def __init__(self, paths: list[str], scales: list[float]):
+        self.paths, self.scales = paths, scales
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int):
+        image = load_rgb(self.paths[position])
+        return position, image.height, image.width, scaled_inputs(image, self.scales)

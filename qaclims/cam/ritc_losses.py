@@ -15,7 +15,7 @@ the background rows are unit-norm from the corpus and are not renormalised eithe
 Both losses are computed in log space and vectorised over pairs and background texts. A pair with no
 valid background text contributes nothing to either loss (the reference skips it), and the losses are
 summed over the pairs given, not averaged, as each reference rank sums them over its own batch.
-qaclims.ritc scales these sums to the reference's per-rank batch, so that the objective does not
+qaclims.cam.ritc_objective scales these sums to the reference's per-rank batch, so that the objective does not
 depend on how the global batch is split over processes.
 """
 

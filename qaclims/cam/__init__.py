@@ -1,0 +1,1 @@
+"""CAMs: the RITC objective and its region contrastive losses, multi-scale CAM inference, class maps to labels."""

@@ -1,0 +1,1 @@
+"""Evaluation: confusion-matrix metrics, their per-class tables, and pictures for people."""

@@ -1,0 +1,1 @@
+"""Refinement of CAMs into pseudo labels: dense CRF, IRNet seed labels and affinities, the random walk."""

@@ -1,0 +1,1 @@
+"""What every stage runs on: atomic writes, devices, GPU claims and the launcher, provenance, sharding."""

@@ -1,0 +1,1 @@
+"""Command-line helpers that the stage modules share."""
