@@ -12,6 +12,7 @@ from PIL import Image
 
 from qaclims.cam.inference import (
     ImageCams,
+    checked_cams,
     load_cams,
     multiscale_cams,
     save_cams,
@@ -21,7 +22,7 @@ from qaclims.cli import main
 from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
-from qaclims.data.stage_outputs import checked_cams, checked_label_map, files_by_image
+from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.evaluation.metrics import (
     ConfusionMatrix,

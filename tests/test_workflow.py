@@ -143,7 +143,8 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
         ("qaclims/refine/crf.py", REFINE | LAST),
         ("qaclims/refine/affinity.py", {"train_irn", "pseudo_label", "eval_pseudo"} | SEG | LAST),
         ("qaclims/refine/random_walk.py", {"pseudo_label", "eval_pseudo"} | SEG | LAST),
-        ("qaclims/seg/inference.py", SEG | LAST),
+        ("qaclims/seg/objective.py", SEG | LAST),
+        ("qaclims/seg/inference.py", {"infer_seg", "eval_seg"} | LAST),
         ("qaclims/report/charts.py", LAST),
     ],
 )

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from qaclims.data.images import imagenet_normalise, load_rgb
+from qaclims.errors import DatasetError
 from qaclims.runtime.atomic import atomic_path
 
 NETWORK_STRIDE = 16
@@ -84,3 +85,15 @@ class ScaledImages(torch.utils.data.Dataset):
     def __getitem__(self, position: int):
         image = load_rgb(self.paths[position])
         return position, image.height, image.width, scaled_inputs(image, self.scales)
+
+
+def checked_cams(path: str, labels: np.ndarray, image_size: tuple[int, int] | None = None) -> dict:
+    """The CAMs of ``path``; their classes must be the image's labels and, if given, their size (H, W) the image's."""
+    cams = load_cams(path)
+    if not np.array_equal(np.sort(cams["keys"]), np.flatnonzero(labels)):
+        raise DatasetError(f"CAM file {path} has classes {cams['keys'].tolist()} but the image is labelled "
+                           f"{np.flatnonzero(labels).tolist()}; make the CAMs again from the current index")
+    if image_size is not None and tuple(cams["high_res"].shape[1:]) != tuple(image_size):
+        raise DatasetError(f"CAM file {path} is {cams['high_res'].shape[1]}x{cams['high_res'].shape[2]} but its image "
+                           f"is {image_size[0]}x{image_size[1]}; make the CAMs again from the current images")
+    return cams

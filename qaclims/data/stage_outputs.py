@@ -6,7 +6,6 @@ import os
 import numpy as np
 import torch
 
-from qaclims.cam.inference import load_cams
 from qaclims.data.images import load_rgb
 from qaclims.data.labels import IGNORE_INDEX, read_label_png
 from qaclims.errors import DatasetError
@@ -21,18 +20,6 @@ def files_by_image(folders: list[str], image_ids, suffix: str, producer: str) ->
         raise DatasetError(f"{len(missing)} images have no {suffix} file in {folders}, first: {missing[:5]}; "
                            f"run {producer} on a split that contains them")
     return found
-
-
-def checked_cams(path: str, labels: np.ndarray, image_size: tuple[int, int] | None = None) -> dict:
-    """The CAMs of ``path``; their classes must be the image's labels and, if given, their size (H, W) the image's."""
-    cams = load_cams(path)
-    if not np.array_equal(np.sort(cams["keys"]), np.flatnonzero(labels)):
-        raise DatasetError(f"CAM file {path} has classes {cams['keys'].tolist()} but the image is labelled "
-                           f"{np.flatnonzero(labels).tolist()}; make the CAMs again from the current index")
-    if image_size is not None and tuple(cams["high_res"].shape[1:]) != tuple(image_size):
-        raise DatasetError(f"CAM file {path} is {cams['high_res'].shape[1]}x{cams['high_res'].shape[2]} but its image "
-                           f"is {image_size[0]}x{image_size[1]}; make the CAMs again from the current images")
-    return cams
 
 
 def checked_label_map(path: str, num_classes: int, image_size: tuple[int, int] | None = None) -> np.ndarray:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from qaclims.cam.inference import checked_cams
 from qaclims.cam.labels import planes_to_class_ids, thresholded_planes
 from qaclims.config import settings_from
 from qaclims.data.images import load_rgb
 from qaclims.data.labels import IGNORE_INDEX, write_label_png
-from qaclims.data.stage_outputs import checked_cams
 from qaclims.refine.crf import CRFSettings, crf_refined_labels
 
 

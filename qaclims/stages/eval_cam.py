@@ -8,10 +8,11 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from qaclims.cam.inference import checked_cams
 from qaclims.cam.labels import label_map
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
-from qaclims.data.stage_outputs import checked_cams, checked_label_map, files_by_image
+from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.evaluation.metrics import ThresholdSweep, best_position
 from qaclims.evaluation.pictures import (

@@ -6,11 +6,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from qaclims.cam.inference import checked_cams
 from qaclims.config import settings_from
 from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
-from qaclims.data.stage_outputs import ImageArrays, checked_cams, files_by_image
+from qaclims.data.stage_outputs import ImageArrays, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.models.irn import IRNetwork
 from qaclims.models.weights import load_weights
