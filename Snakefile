@@ -43,9 +43,10 @@ include: "workflow/rules/seg.smk"
 # What a run makes. The report summary reads all of it, so it runs last.
 PIPELINE_OUTPUTS = [
     rules.dataset_report.output,
+    rules.demo_knowledge.output if config["dataset"]["kind"] == "demo" else [],
     rules.corpus.output,
-    rules.train_ritc.output,
-    expand(rules.eval_cam.output, network=config["make_cam"]["networks"]),
+    expand(rules.train_ritc.output, network="ritc"),
+    expand(rules.eval_cam.output, network=EVALUATED_NETWORKS),
     rules.eval_pseudo.output,
     rules.eval_seg.output,
     rules.seg_submission.output if config["infer_seg"]["test_split"] else [],

@@ -11,6 +11,7 @@ import jsonschema
 import yaml
 
 from qaclims.errors import ConfigError
+from qaclims.stage_keys import STAGE_KEYS
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
@@ -44,7 +45,74 @@ def validate_config(config: dict) -> dict:
     if error is not None:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {error.message}")
+    check_variants(filled)
     return filled
+
+
+# The networks of make_cam.networks: a variant of the same name would write their files.
+NETWORKS = ("baseline", "ritc")
+# The rule reads ritc.gpus to launch every RITC training and reserve its GPUs, so a variant keeps it.
+RULE_LEVEL_RITC_KEYS = ("gpus",)
+
+
+def ritc_variants(config: dict) -> dict[str, dict]:
+    """The ablation variants of a validated config by name: ritc.variants, where null means none."""
+    return config["ritc"]["variants"] or {}
+
+
+def network_config(config: dict, network: str) -> dict:
+    """``config`` as the training of CAM network ``network`` (``ritc`` or a variant's name) reads it.
+
+    Its ritc section is the main one without the variants, which are no setting of the main network (adding
+    one must not retrain it), merged with the variant's overrides.
+    """
+    main = {key: value for key, value in config["ritc"].items() if key != "variants"}
+    overrides = {} if network == "ritc" else ritc_variants(config)[network]
+    return {**config, "ritc": merge(main, overrides)}
+
+
+def _shared_ritc_keys() -> set[str]:
+    """The ritc keys that a stage other than train_ritc reads: its one job serves every variant alike."""
+    return {key.split(".")[1] for stage, keys in STAGE_KEYS.items() if stage != "train_ritc"
+            for key in keys if key.startswith("ritc.")}
+
+
+def _error_key(error: jsonschema.ValidationError, prefix: str) -> str:
+    """The dotted key an error is about, down to the unexpected key of an additionalProperties error."""
+    parts = [prefix, *(str(part) for part in error.absolute_path)]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        parts += [key for key in error.instance if key not in error.schema.get("properties", {})][:1]
+    return ".".join(parts)
+
+
+def check_extra_splits(config: dict) -> None:
+    """eval_cam.extra_splits must be indexed. Only the workflow sees both sections, so it checks this before any job."""
+    unknown = [split for split in config["eval_cam"]["extra_splits"] if split not in config["dataset"]["splits"]]
+    if unknown:
+        raise ConfigError(f"config key eval_cam.extra_splits: {unknown} are not in dataset.splits "
+                          f"{config['dataset']['splits']}; add them there")
+
+
+def check_variants(config: dict) -> None:
+    """Raise a ConfigError that names ritc.variants.<name>.<key> when a variant's merged ritc section is invalid."""
+    ritc_schema = _schema()["properties"]["ritc"]
+    fixed = _shared_ritc_keys() | set(RULE_LEVEL_RITC_KEYS)
+    for name, overrides in ritc_variants(config).items():
+        where = f"ritc.variants.{name}"
+        if name in NETWORKS:
+            raise ConfigError(f"config key {where}: the network {name} of make_cam.networks has this name; "
+                              "rename the variant")
+        if "variants" in overrides:
+            raise ConfigError(f"config key {where}.variants: a variant cannot hold variants; "
+                              "list each one under ritc.variants")
+        shared = sorted(fixed & set(overrides))
+        if shared:
+            raise ConfigError(f"config key {where}.{shared[0]}: every network trains with the main ritc.{shared[0]}, "
+                              "which the shared corpus or the rule's GPU reservation reads; set it in ritc itself")
+        section = network_config(config, name)["ritc"]
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ritc_schema).iter_errors(section))
+        if error is not None:
+            raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -1,7 +1,7 @@
 """Where a run keeps its files: the dataset root and the demo models, resolved by the rules.
 
-Stages get these paths as arguments; this module turns the config into them for the rules (and for
-`qaclims check-data`, which has no rule).
+Stages get these paths as arguments, or in their config where a config key names a file; this module
+turns the config into them for the rules (and for `qaclims check-data`, which has no rule).
 """
 
 import os
@@ -29,11 +29,37 @@ DEMO_CLIP_NAME = "qaclims-demo-clip"
 
 
 def demo_model_paths(output_dir: str) -> dict[str, str]:
-    """Where the workflow writes its tiny demo models."""
+    """Where the workflow writes the demo's stand-in models."""
     base = os.path.join(output_dir, "models", "demo")
     clip_dir = os.path.join(base, "clip")
     return {"blip": os.path.join(base, "blip-vqa"), "clip_dir": clip_dir,
-            "clip_checkpoint": os.path.join(clip_dir, f"{DEMO_CLIP_NAME}.pt")}
+            "clip_checkpoint": os.path.join(clip_dir, f"{DEMO_CLIP_NAME}.pt"),
+            "ovseg": os.path.join(base, "ovseg-mask-prompt.pth"),
+            "backbone": os.path.join(base, "backbone.pth"), "backbone_metrics": os.path.join(base, "backbone.json")}
+
+
+# Config keys whose value `demo` names a stand-in file that the workflow writes, and which one.
+DEMO_FILE_KEYS = {("cam", "backbone_weights"): "backbone", ("seg", "backbone_weights"): "backbone",
+                  ("ritc", "ovseg_checkpoint"): "ovseg"}
+
+
+def demo_file_keys(config: dict) -> list[str]:
+    """The dotted DEMO_FILE_KEYS that ``config`` sets to `demo`."""
+    keys = [f"{section}.{key}" for section, key in DEMO_FILE_KEYS if config[section][key] == DEMO_MODEL]
+    if "ritc.ovseg_checkpoint" in keys and config["clip"]["model"] != DEMO_MODEL:
+        raise ConfigError("config key ritc.ovseg_checkpoint: `demo` is the stand-in CLIP's mask prompt, which fits "
+                          "no other CLIP; set clip.model to demo too, or name a real OV-Seg checkpoint")
+    return keys
+
+
+def with_demo_files(config: dict) -> dict:
+    """``config`` with each `demo` of DEMO_FILE_KEYS replaced by the path of the stand-in file, as stages read them."""
+    paths = demo_model_paths(config["output_dir"])
+    resolved = {section: dict(values) if isinstance(values, dict) else values for section, values in config.items()}
+    for dotted in demo_file_keys(config):
+        section, key = dotted.split(".")
+        resolved[section][key] = paths[DEMO_FILE_KEYS[(section, key)]]
+    return resolved
 
 
 def vqa_model_source(config: dict) -> str:

@@ -14,11 +14,14 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "index": ("dataset",),
     "check_data": ("dataset", "output_dir"),
     "dataset_report": ("report.montage_images", "report.montage_split", "report.montage_columns"),
-    "demo_blip": ("demo_models.seed", "demo_models.blip_image_size"),
-    "demo_clip": ("demo_models.seed", "demo_models.clip_image_size"),
+    "demo_blip": ("demo_models.seed", "demo_models.blip_image_size", "demo_models.blip", "dataset.classes"),
+    "demo_clip": ("demo_models.seed", "demo_models.clip_image_size", "demo_models.clip", "dataset.classes",
+                  "corpus.prompt"),
+    "demo_backbone": ("demo_models.seed", "demo_models.backbone", "cam.backbone", "dataset.classes"),
     "vqa": ("vqa", "device", "precision"),
     "vqa_merge": (),
-    "corpus": ("corpus", "ritc.ovseg_checkpoint"),
+    "demo_knowledge": ("corpus.prompt", "ritc.ovseg_checkpoint"),
+    "corpus": ("corpus", "ritc.ovseg_checkpoint", "ritc.fixed_background_words"),
     "train_cam": ("cam", "device"),
     "train_ritc": ("ritc", "cam.backbone", "cam.seed", "device", "precision"),
     "make_cam": ("make_cam", "cam.backbone", "device"),
@@ -31,7 +34,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "infer_seg": ("seg", "infer_seg", "device", "precision"),
     "eval_seg": ("infer_seg.split",),
     "seg_submission": ("infer_seg.test_split",),
-    "report_summary": ("report.overlay_images", "report.vqa_images"),
+    "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants"),
 }
 
 

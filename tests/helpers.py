@@ -12,8 +12,8 @@ from PIL import Image
 
 from qaclims.cam.inference import ImageCams, save_cams
 from qaclims.cli import main
-from qaclims.data.demo import write_demo_dataset
 from qaclims.data.labels import read_label_png
+from qaclims.demo.dataset import write_demo_dataset
 
 
 def blob_maps(height: int, width: int, centres: list[tuple[int, int]], sigma: float) -> np.ndarray:

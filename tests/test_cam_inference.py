@@ -19,10 +19,10 @@ from qaclims.cam.inference import (
     scaled_inputs,
 )
 from qaclims.cli import main
-from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import read_index
 from qaclims.data.labels import read_label_png, write_label_png
 from qaclims.data.stage_outputs import checked_label_map, files_by_image
+from qaclims.demo.dataset import write_demo_dataset
 from qaclims.errors import DatasetError
 from qaclims.evaluation.metrics import (
     ConfusionMatrix,
@@ -205,39 +205,95 @@ def test_make_cam_stores_the_maps_in_the_configured_precision(tmp_path, one_torc
             np.testing.assert_array_equal(half[maps], single[maps].astype(np.float16))
 
 
+def write_random_cams(folder, dataset_index, frame, rng, dtype: str, off_class=(0.05, 0.25)) -> None:
+    """Random CAMs for the images of ``frame``: 0.15 or 0.45 on their class, one of ``off_class`` elsewhere."""
+    for row, labels in zip(frame.itertuples(), dataset_index.labels(frame)):
+        keys = np.flatnonzero(labels)
+        on_class = read_label_png(row.mask_path)[None] == keys[:, None, None] + 1
+        values = np.where(on_class, rng.choice([0.15, 0.45], on_class.shape), rng.choice(off_class, on_class.shape))
+        cams = torch.from_numpy(values.astype(np.float32))
+        save_cams(str(folder / f"{row.image_id}.npz"), ImageCams(keys, cams, cams[:, ::4, ::4]), dtype)
+
+
+def direct_confusion(folder, dataset_index, frame, threshold: float) -> ConfusionMatrix:
+    """The confusion matrix of the stored CAMs of ``frame``'s images at ``threshold``, computed directly."""
+    direct = ConfusionMatrix(len(dataset_index.classes) + 1)
+    for row, labels in zip(frame.itertuples(), dataset_index.labels(frame)):
+        stored = load_cams(str(folder / f"{row.image_id}.npz"))["high_res"].astype(np.float64)
+        direct.update(direct_prediction(stored, np.flatnonzero(labels), threshold), read_label_png(row.mask_path))
+    return direct
+
+
+def run_eval_cam(cams, index: str, config: dict, out) -> tuple[dict, pd.DataFrame]:
+    """eval-cam on the CAMs of ``cams``, written under ``out``: its summary and per-class table."""
+    outputs = {name: str(out / name) for name in ("cam.json", "per_class.csv", "sweep.csv", "overlays")}
+    assert main(["eval-cam", "--config", json.dumps(config), "--index", index, "--cams", str(cams),
+                 "--summary", outputs["cam.json"], "--per-class", outputs["per_class.csv"],
+                 "--sweep", outputs["sweep.csv"], "--overlays", outputs["overlays"]]) == 0
+    return json.loads(open(outputs["cam.json"]).read()), pd.read_csv(outputs["per_class.csv"])
+
+
 # The sweep of this data: mIoU 0.39, 0.26, 0.64, 0.64, 0.26 at 0.1 to 0.5.
 @pytest.mark.parametrize("dtype, pick, best_threshold", [("float16", "max", 0.3), ("float32", "first_drop", 0.1)])
 def test_eval_cam_stage_against_a_direct_computation(tmp_path, dtype, pick, best_threshold):
     classes = ["cat", "dog"]
     index = small_indexed_dataset(tmp_path, classes)
     dataset_index = read_index(index)
-    frame = dataset_index.split("train")
-    rng = np.random.default_rng(0)
-    direct = ConfusionMatrix(3)
-    for row, labels in zip(frame.itertuples(), dataset_index.labels(frame)):
-        keys = np.flatnonzero(labels)
-        # Random maps, higher on their class: the mIoU dips after 0.1 and peaks later, so the
-        # reference's walk stops before the highest threshold.
-        on_class = read_label_png(row.mask_path)[None] == keys[:, None, None] + 1
-        values = np.where(on_class, rng.choice([0.15, 0.45], on_class.shape), rng.choice([0.05, 0.25], on_class.shape))
-        cams = torch.from_numpy(values.astype(np.float32))
-        save_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"), ImageCams(keys, cams, cams[:, ::4, ::4]), dtype)
-        stored = load_cams(str(tmp_path / "cams" / f"{row.image_id}.npz"))["high_res"].astype(np.float64)
-        direct.update(direct_prediction(stored, keys, 0.3), read_label_png(row.mask_path))
+    train = dataset_index.split("train")
+    # Random maps: the mIoU dips after 0.1 and peaks later, so the reference's walk stops before the highest threshold.
+    write_random_cams(tmp_path / "cams", dataset_index, train, np.random.default_rng(0), dtype)
+    direct = direct_confusion(tmp_path / "cams", dataset_index, train, 0.3)
     sweep_settings = {"start": 0.1, "stop": 0.5, "step": 0.1, "pick": pick}
     config = {"eval_cam": {"threshold": 0.3, "overlays": 2, "sweep": sweep_settings}}
-    outputs = {name: str(tmp_path / "eval" / name) for name in ("cam.json", "per_class.csv", "sweep.csv", "overlays")}
-    assert main(["eval-cam", "--config", json.dumps(config), "--index", index, "--cams", str(tmp_path / "cams"),
-                 "--summary", outputs["cam.json"], "--per-class", outputs["per_class.csv"],
-                 "--sweep", outputs["sweep.csv"], "--overlays", outputs["overlays"]]) == 0
-    summary = json.loads(open(outputs["cam.json"]).read())
+    summary, per_class = run_eval_cam(tmp_path / "cams", index, config, tmp_path / "eval")
     assert summary["miou"] == pytest.approx(direct.mean_iou())
+    assert summary["background_false_activation"] == pytest.approx(direct.background_false_activation())
+    assert summary["foreground_under_activation"] == pytest.approx(direct.foreground_under_activation())
+    # Off-class maps stay below 0.3: no false activation, and under-activation where the class is at 0.15.
+    assert summary["background_false_activation"] == 0 and 0 < summary["foreground_under_activation"] < 1
+    np.testing.assert_allclose(per_class["background_false_activation"], direct.false_activation_per_class())
+    np.testing.assert_allclose(per_class["foreground_under_activation"], direct.under_activation_per_class())
+    assert summary["splits"] == {}
     assert summary["threshold"] == pytest.approx(0.3) and summary["images"] == 4
     assert "tuned on the evaluation labels" in summary["note"]
-    sweep = pd.read_csv(outputs["sweep.csv"])
+    sweep = pd.read_csv(tmp_path / "eval" / "sweep.csv")
     assert len(sweep) == 5
     # first_drop stops at the dip after 0.1, as the reference's walk does; max finds the peak.
     best_miou = sweep["miou"][np.isclose(sweep["threshold"], best_threshold)].item()
     assert (summary["best_threshold"], summary["best_miou"]) == pytest.approx((best_threshold, best_miou))
     assert summary["best_pick"] == pick
     assert len(list((tmp_path / "eval" / "overlays").glob("*.png"))) == 2
+
+
+def test_eval_cam_scores_each_extra_split_at_the_fixed_threshold_and_leaves_the_rest_alone(tmp_path):
+    classes = ["cat", "dog"]
+    root = tmp_path / "VOC2012"
+    write_demo_dataset(str(root), classes, seed=1, num_train=4, num_train_extra=0, num_val=2, min_size=32,
+                       max_size=40, max_objects=2, jpeg_quality=90)
+    # A split of any name, with images of two other splits.
+    lists = root / "ImageSets" / "Segmentation"
+    train_ids, val_ids = ((lists / f"{split}.txt").read_text().split() for split in ("train", "val"))
+    (lists / "picked.txt").write_text(f"{train_ids[1]}\n{train_ids[3]}\n{val_ids[0]}\n")
+    dataset = {"kind": "voc12", "root": str(root), "classes": classes, "splits": ["train", "val", "picked"]}
+    index = str(tmp_path / "index.parquet")
+    assert main(["index", "--config", json.dumps({"dataset": dataset}), "--root", str(root), "--out", index]) == 0
+    dataset_index = read_index(index)
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):  # off-class maps above 0.3 here and there: false activations too
+        write_random_cams(tmp_path / "cams", dataset_index, dataset_index.split(split), rng, "float32", (0.05, 0.35))
+    settings = {"threshold": 0.3, "overlays": 2, "sweep": {"start": 0.1, "stop": 0.5, "step": 0.1}}
+    alone, _ = run_eval_cam(tmp_path / "cams", index, {"eval_cam": settings}, tmp_path / "alone")
+    summary, _ = run_eval_cam(tmp_path / "cams", index, {"eval_cam": {**settings, "extra_splits": ["picked", "val"]}},
+                              tmp_path / "extra")
+    assert {key: value for key, value in summary.items() if key != "splits"} == \
+        {key: value for key, value in alone.items() if key != "splits"}
+    assert list(summary["splits"]) == ["picked", "val"]
+    for split, images in (("picked", 3), ("val", 2)):
+        direct = direct_confusion(tmp_path / "cams", dataset_index, dataset_index.split(split), 0.3)
+        scores = summary["splits"][split]
+        assert scores == pytest.approx({"miou": direct.mean_iou(), "images": images,
+                                        "background_false_activation": direct.background_false_activation(),
+                                        "foreground_under_activation": direct.foreground_under_activation()})
+        assert 0 < scores["background_false_activation"] < 1 and 0 < scores["foreground_under_activation"] < 1
+    # Overlays come from the evaluation split alone.
+    assert {path.stem for path in (tmp_path / "extra" / "overlays").glob("*.png")} <= set(train_ids)

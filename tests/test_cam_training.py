@@ -8,19 +8,27 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
-from helpers import indexed_demo_dataset, kill_after_first_checkpoint
+from helpers import fake_ovseg_state, indexed_demo_dataset, kill_after_first_checkpoint
 
 from qaclims.cam.ritc_losses import (
     background_region_contrastive_loss,
     foreground_region_contrastive_loss,
 )
-from qaclims.cam.ritc_objective import ObjectiveSettings, PairTexts, ritc_losses
+from qaclims.cam.ritc_objective import (
+    ObjectiveSettings,
+    PairTexts,
+    pair_texts,
+    ritc_losses,
+)
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.demo import write_demo_clip
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
 from qaclims.run_layout import DEMO_CLIP_NAME
+from qaclims.stages.train_ritc import training_clip
 from qaclims.text.clip_text import load_clip
 from qaclims.train.optim import poly_sgd
 
@@ -56,12 +64,21 @@ def test_conv1_and_bn1_are_frozen_and_batch_norm_is_live_only_in_qaclims():
 
 
 @pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
+def clip_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clip")
     write_demo_clip(str(folder), image_size=32, seed=0)
+    return folder
+
+
+def load_tiny_clip(folder) -> torch.nn.Module:
     model, _ = load_clip(DEMO_CLIP_NAME, str(folder / f"{DEMO_CLIP_NAME}.pt"), str(folder), torch.device("cpu"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(clip_folder):
     with pytest.warns(UserWarning):
-        return MaskPromptCLIP(model, depth=3)
+        return MaskPromptCLIP(load_tiny_clip(clip_folder), depth=3)
 
 
 def objective_inputs(labels: torch.Tensor, dimension: int = 32, weights=(10, 8, 0.2), dtype=torch.float32):
@@ -147,6 +164,28 @@ def test_one_process_and_two_ranks_of_half_the_batch_give_the_same_gradient(tiny
     assert one_process["classifier.weight"].abs().max() > 1e-3
 
 
+def reference_pair_sums(cams, images, labels, texts, settings, encode) -> dict[str, float]:
+    """The reference's per-rank loop: each (image, class) pair's regions encoded and its losses added.
+
+    ``encode(region, mask)`` is the reference's CLIP call for a region image and its binary mask.
+    """
+    size = (settings.clip_input_size,) * 2
+    cams_clip = torch.nn.functional.interpolate(cams, size=size, mode="bilinear", align_corners=True)
+    images_clip = torch.nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=True)
+    pair_sums = {"foreground": 0.0, "background": 0.0}
+    for b, c in torch.nonzero(labels > 0).tolist():
+        cam = cams_clip[b, c][None, None]
+        mask = foreground_adaptive_threshold(cam, settings.alpha)
+        foreground = encode(cam * images_clip[b], mask)
+        background = encode((1 - cam) * images_clip[b], 1 - mask)
+        row = texts.pair_of[b, c]
+        text_pair = (texts.foreground[row][None], texts.text_features[texts.background_rows[row]][None],
+                     texts.background_valid[row][None], settings.temperature)
+        pair_sums["foreground"] += foreground_region_contrastive_loss(foreground, *text_pair).item()
+        pair_sums["background"] += background_region_contrastive_loss(background, *text_pair).item()
+    return pair_sums
+
+
 @REFERENCE_LOSS_WEIGHTS
 def test_a_rank_of_four_images_sums_its_pair_losses_as_the_reference_does(tiny_clip, weights):
     network, clip, images, labels, texts, settings = split_objective_inputs(tiny_clip, weights)
@@ -154,27 +193,144 @@ def test_a_rank_of_four_images_sums_its_pair_losses_as_the_reference_does(tiny_c
     rank = torch.arange(4)
     cams = network(images[rank])
     losses = ritc_losses(cams, images[rank], labels[rank], rank, clip, texts, settings)
-    # The reference's per-rank loop: each (image, class) pair's regions encoded and its losses added.
-    size = (settings.clip_input_size,) * 2
-    cams_clip = torch.nn.functional.interpolate(cams, size=size, mode="bilinear", align_corners=True)
-    images_clip = torch.nn.functional.interpolate(images[rank], size=size, mode="bilinear", align_corners=True)
-    pair_sums = {"foreground": 0.0, "background": 0.0}
-    for b, c in torch.nonzero(labels[rank] > 0).tolist():
-        cam = cams_clip[b, c][None, None]
-        mask = foreground_adaptive_threshold(cam, settings.alpha)
-        foreground = clip.encode_image(cam * images_clip[b], mask)
-        background = clip.encode_image((1 - cam) * images_clip[b], 1 - mask)
-        row = texts.pair_of[b, c]
-        text_pair = (texts.foreground[row][None], texts.text_features[texts.background_rows[row]][None],
-                     texts.background_valid[row][None], settings.temperature)
-        pair_sums["foreground"] += foreground_region_contrastive_loss(foreground, *text_pair).item()
-        pair_sums["background"] += background_region_contrastive_loss(background, *text_pair).item()
+    pair_sums = reference_pair_sums(cams, images[rank], labels[rank], texts, settings, clip.encode_image)
     assert losses["foreground"].item() == pytest.approx(pair_sums["foreground"], rel=1e-9)
     assert losses["background"].item() == pytest.approx(pair_sums["background"], rel=1e-9)
     foreground_weight, background_weight, area_weight = weights
     assert losses["total"].item() == pytest.approx(
         foreground_weight * pair_sums["foreground"] + background_weight * pair_sums["background"]
         + area_weight * cams.mean().item(), rel=1e-9)
+
+
+def test_mask_prompt_depth_zero_feeds_plain_clip_the_masked_regions(tiny_clip):
+    # The reference's --use_mask_clip False: encode_image(fg_img * fg_mask) and (bg_img * bg_mask).
+    _, clip, images, labels, texts, settings = split_objective_inputs(tiny_clip, (10, 8, 0.2))
+    # Uneven CAMs and a high threshold leave pixels and whole patches out of the masks, so masking matters.
+    settings = replace(settings, alpha=0.6)
+    plain = MaskPromptCLIP(clip.clip_model, depth=0)
+    rank = torch.arange(4)
+    cams = torch.rand(4, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    losses = ritc_losses(cams, images[rank], labels[rank], rank, plain, texts, settings)
+    pair_sums = reference_pair_sums(cams, images[rank], labels[rank], texts, settings,
+                                    lambda region, mask: clip.clip_model.encode_image(region * mask))
+    assert losses["foreground"].item() == pytest.approx(pair_sums["foreground"], rel=1e-9)
+    assert losses["background"].item() == pytest.approx(pair_sums["background"], rel=1e-9)
+    # A (trained, so non-zero) mask prompt changes the features: the match above tells depth 0 from 3.
+    with torch.no_grad():
+        clip.mask_embedding.normal_(generator=torch.Generator().manual_seed(5))
+    prompted = ritc_losses(cams, images[rank], labels[rank], rank, clip, texts, settings)
+    for name in ("foreground", "background"):
+        assert abs(prompted[name].item() - losses[name].item()) > 1e-3, name
+
+
+def test_training_loads_the_ovseg_checkpoint_only_with_a_mask_prompt(clip_folder, tmp_path, capsys):
+    visual = load_tiny_clip(clip_folder).visual
+    plain_weights = visual.state_dict()
+    embedding = torch.randn(3, visual.grid_size[0] * visual.grid_size[1], visual.conv1.out_channels)
+    checkpoint = tmp_path / "ovseg.pth"
+    torch.save({"model": fake_ovseg_state(load_tiny_clip(clip_folder), embedding)}, checkpoint)
+    with pytest.warns(UserWarning, match="start at zero"):  # until the checkpoint's prompt is loaded
+        prompted = training_clip(load_tiny_clip(clip_folder), 3, str(checkpoint), torch.device("cpu"))
+    assert torch.equal(prompted.mask_embedding, embedding)
+    assert not torch.equal(prompted.clip_model.visual.conv1.weight, plain_weights["conv1.weight"])
+    # Depth 0, the reference's --use_mask_clip False: clip.*'s own weights, the checkpoint left unread.
+    plain = training_clip(load_tiny_clip(clip_folder), 0, str(checkpoint), torch.device("cpu"))
+    assert all(torch.equal(value, plain_weights[key]) for key, value in plain.clip_model.visual.state_dict().items())
+    assert f"{checkpoint} is not loaded" in capsys.readouterr().out
+
+
+# --- the component switches ritc.foreground_texts and ritc.background_texts -------------------------
+
+SWITCH_IMAGES = ["a", "b"]
+
+
+def switch_inputs(dimension: int = 32):
+    """Three corpus pairs, the last without background answers, and every feature the corpus stage writes."""
+    generator = torch.Generator().manual_seed(4)
+
+    def unit(rows: int) -> torch.Tensor:
+        return torch.nn.functional.normalize(torch.randn(rows, dimension, generator=generator), dim=-1)
+
+    corpus = pd.DataFrame({"image_id": ["a", "a", "b"], "class_index": [0, 2, 1],
+                           "background_rows": [[0, 3], [1], []]})
+    features = {"text_features": unit(4), "label_features": unit(3), "pair_foreground": 0.7 * unit(3),
+                "fixed_background_features": unit(5)}
+    labels = np.array([[1, 0, 1], [0, 1, 0]])
+    return corpus, features, labels
+
+
+def switched_texts(foreground_texts: str, background_texts: str) -> PairTexts:
+    corpus, features, labels = switch_inputs()
+    return pair_texts(corpus, features, SWITCH_IMAGES, labels, foreground_texts, background_texts)
+
+
+def background_of(texts: PairTexts) -> list[torch.Tensor]:
+    """Each corpus row's valid background text features."""
+    return [texts.text_features[texts.background_rows[row][texts.background_valid[row]]]
+            for row in range(len(texts.background_rows))]
+
+
+def test_answer_texts_are_the_pairs_foreground_mix_and_background_answers():
+    _, features, _ = switch_inputs()
+    texts = switched_texts("answers", "answers")
+    assert texts.pair_of.tolist() == [[0, -1, 1], [-1, 2, -1]]
+    assert torch.equal(texts.foreground, features["pair_foreground"])
+    answers = features["text_features"]
+    expected = [answers[[0, 3]], answers[[1]], answers[[]]]
+    assert all(torch.equal(got, want) for got, want in zip(background_of(texts), expected, strict=True))
+
+
+def test_label_foreground_texts_are_the_class_label_features_and_change_nothing_else():
+    _, features, _ = switch_inputs()
+    answers, label = switched_texts("answers", "answers"), switched_texts("label", "answers")
+    # Corpus rows are classes 0, 2 and 1: each t_fg is its class's label feature, unit norm, unscaled.
+    assert torch.equal(label.foreground, features["label_features"][[0, 2, 1]])
+    torch.testing.assert_close(label.foreground.norm(dim=-1), torch.ones(3))
+    assert not torch.allclose(label.foreground, answers.foreground)
+    for field in ("pair_of", "background_rows", "background_valid", "text_features"):
+        assert torch.equal(getattr(label, field), getattr(answers, field)), field
+
+
+@pytest.mark.parametrize("foreground_texts", ["answers", "label"])
+def test_fixed_background_texts_give_every_pair_the_fixed_words_and_change_nothing_else(foreground_texts):
+    _, features, _ = switch_inputs()
+    answers, fixed = switched_texts(foreground_texts, "answers"), switched_texts(foreground_texts, "fixed")
+    words = features["fixed_background_features"]
+    # Every pair, the one without background answers too, sees the same rows: all the fixed words.
+    assert fixed.background_valid.all()
+    assert all(torch.equal(background, words) for background in background_of(fixed))
+    assert torch.equal(fixed.foreground, answers.foreground)
+    assert torch.equal(fixed.pair_of, answers.pair_of)
+
+
+@pytest.mark.parametrize("switches, message", [
+    (("answer", "answers"), "ritc.foreground_texts is 'answer'"),
+    (("answers", "words"), "ritc.background_texts is 'words'"),
+])
+def test_an_unknown_text_switch_is_refused_by_name(switches, message):
+    with pytest.raises(ValueError, match=message):
+        switched_texts(*switches)
+
+
+def test_with_fixed_words_a_pair_without_background_answers_is_trained(tiny_clip):
+    # Sample "b" holds the corpus row without background answers: skipped with answers, as in the reference.
+    labels = torch.tensor([[0.0, 1, 0]])
+    _, settings = objective_inputs(labels)
+    images, samples, start = torch.randn(1, 3, 64, 64), torch.tensor([1]), torch.rand(1, 3, 4, 4)
+    results = {}
+    for background_texts in ("answers", "fixed"):
+        cams = start.clone().requires_grad_()
+        losses = ritc_losses(cams, images, labels, samples, tiny_clip, switched_texts("answers", background_texts),
+                             settings)
+        losses["total"].backward()
+        results[background_texts] = losses, cams.grad
+    skipped, trained = results["answers"][0], results["fixed"][0]
+    assert skipped["foreground"].item() == 0 and skipped["background"].item() == 0
+    assert trained["foreground"].item() > 0 and trained["background"].item() > 0
+    assert trained["area"].item() == skipped["area"].item()
+    area_only = torch.full((4, 4), 0.2 / 48)
+    assert torch.allclose(results["answers"][1][0, 1], area_only)
+    assert not torch.allclose(results["fixed"][1][0, 1], area_only)
 
 
 def test_a_ritc_training_step_updates_bn1_statistics_but_not_its_parameters(tiny_clip):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from qaclims.cli import STAGES, main
-from qaclims.data.demo import write_demo_dataset
+from qaclims.demo.dataset import write_demo_dataset
 
 CLASSES = ["cat", "dog"]
 

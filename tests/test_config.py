@@ -9,8 +9,11 @@ import yaml
 
 from qaclims.config import (
     SCHEMA_PATH,
+    check_extra_splits,
     load_config,
     merge,
+    network_config,
+    ritc_variants,
     subset,
     validate_config,
 )
@@ -41,7 +44,8 @@ def test_empty_config_gets_every_default():
         "decode_images": True,
     }
     assert config["demo"] == {"seed": 0, "num_train": 30, "num_train_extra": 30, "num_val": 20,
-                              "min_size": 96, "max_size": 160, "max_objects": 3, "jpeg_quality": 92}
+                              "min_size": 96, "max_size": 160, "max_objects": 3, "jpeg_quality": 92,
+                              "habitat_rate": 0.8, "object_size": [0.14, 0.26]}
     assert config["report"] == {"montage_images": 12, "montage_split": "train", "montage_columns": 3,
                                 "overlay_images": 4, "vqa_images": 3}
     # The reference's VQA and corpus settings (method.md sections 1 and 2).
@@ -71,12 +75,16 @@ def test_empty_config_gets_every_default():
     assert ritc["loss_weights"] == {"foreground": 10, "background": 8, "area": 0.2}
     assert ritc["contrastive_batch"] == 4
     assert ritc["clip_normalization"] == "imagenet" and ritc["ovseg_checkpoint"] is None
+    # The component switches default to QA-CLIMS's texts; the fixed words are CLIMS's VOC list.
+    assert (ritc["foreground_texts"], ritc["background_texts"]) == ("answers", "answers")
+    assert ritc["fixed_background_words"][:3] == ["tree", "river", "sea"] and len(ritc["fixed_background_words"]) == 10
     # CAM inference and evaluation as IRNet and QA-CLIMS do them (method.md section 5).
     assert config["make_cam"]["scales"] == [1.0, 0.5, 1.5, 2.0] and config["make_cam"]["split"] == "train_aug"
     assert config["make_cam"]["networks"] == ["baseline", "ritc"]
     assert config["make_cam"]["dtype"] == "float16"  # the reference stores float32
     assert (config["eval_cam"]["split"], config["eval_cam"]["threshold"]) == ("train", 0.15)
     assert config["eval_cam"]["sweep"] == {"start": 0.05, "stop": 0.60, "step": 0.01, "pick": "max"}
+    assert config["eval_cam"]["extra_splits"] == [] and config["ritc"]["variants"] == {}
     # IRNet's refinement (method.md section 6).
     ir_label = config["ir_label"]
     assert (ir_label["network"], ir_label["foreground_threshold"], ir_label["background_threshold"]) == ("ritc", 0.30, 0.10)
@@ -145,6 +153,10 @@ def test_unknown_top_level_key_is_named():
     ({"corpus": {"label_match": "words"}}, "corpus.label_match"),
     ({"make_cam": {"dtype": "float64"}}, "make_cam.dtype"),
     ({"eval_cam": {"sweep": {"pick": "best"}}}, "eval_cam.sweep.pick"),
+    ({"ritc": {"foreground_texts": "labels"}}, "ritc.foreground_texts"),
+    ({"ritc": {"background_texts": "words"}}, "ritc.background_texts"),
+    ({"ritc": {"fixed_background_words": []}}, "ritc.fixed_background_words"),
+    ({"ritc": {"fixed_background_words": ["sky", "sky"]}}, "ritc.fixed_background_words"),
 ])
 def test_invalid_value_names_its_dotted_key(config, key):
     with pytest.raises(ConfigError) as error:
@@ -260,3 +272,46 @@ def test_packaged_schema_is_the_workflow_schema_and_repo_config_is_valid():
         config = validate_config(yaml.safe_load(handle))
     assert config["dataset"]["kind"] == "demo"
     assert json.loads(json.dumps(config)) == config  # plain data, as stages pass it on as JSON
+
+
+def test_a_variant_is_the_main_ritc_section_with_its_overrides():
+    area_only = {"loss_weights": {"foreground": 0, "background": 0}}
+    config = validate_config({"ritc": {"epochs": 3, "variants": {"area_only": area_only}}, "cam": {"seed": 4}})
+    main, variant = network_config(config, "ritc"), network_config(config, "area_only")
+    assert "variants" not in main["ritc"] and "variants" not in variant["ritc"]
+    assert variant["ritc"]["loss_weights"] == {"foreground": 0, "background": 0, "area": 0.2}
+    assert {key: value for key, value in variant["ritc"].items() if key != "loss_weights"} == \
+        {key: value for key, value in main["ritc"].items() if key != "loss_weights"}
+    assert main["ritc"]["epochs"] == 3 and variant["cam"] == main["cam"] == config["cam"]
+    # The main network's section does not depend on the variants.
+    assert main == network_config(validate_config({"ritc": {"epochs": 3}, "cam": {"seed": 4}}), "ritc")
+    assert config["ritc"]["variants"] == {"area_only": area_only}  # nothing filled in or changed
+    # null (which a later config file can set, unlike removing keys from a mapping) means none.
+    assert ritc_variants(validate_config({"ritc": {"variants": None}})) == {}
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({"area_only": {"loss_weight": {"area": 1}}},
+     r"config key ritc\.variants\.area_only\.loss_weight: .*'loss_weight' was unexpected"),
+    ({"v": {"loss_weights": {"foregrund": 0}}}, r"config key ritc\.variants\.v\.loss_weights\.foregrund: "),
+    ({"v": {"alpha": 1.5}}, r"config key ritc\.variants\.v\.alpha: 1\.5 is greater than the maximum of 1"),
+    ({"v": {"epochs": "many"}}, r"config key ritc\.variants\.v\.epochs: 'many' is not of type 'integer'"),
+    ({"v": {"background_texts": "none"}}, r"config key ritc\.variants\.v\.background_texts: 'none' is not one of"),
+    ({"v": 3}, r"config key ritc\.variants\.v: 3 is not of type 'object'"),
+    ({"bad-name": {}}, r"config key ritc\.variants: 'bad-name' does not match"),
+    ({"ritc": {"alpha": 0.2}}, r"config key ritc\.variants\.ritc: the network ritc of make_cam\.networks"),
+    ({"baseline": {}}, r"config key ritc\.variants\.baseline: the network baseline"),
+    ({"v": {"variants": {"w": {}}}}, r"config key ritc\.variants\.v\.variants: a variant cannot hold variants"),
+    ({"v": {"ovseg_checkpoint": "x.pth"}}, r"config key ritc\.variants\.v\.ovseg_checkpoint: every network trains"),
+    ({"v": {"fixed_background_words": ["sky"]}}, r"config key ritc\.variants\.v\.fixed_background_words: "),
+    ({"v": {"gpus": 2}}, r"config key ritc\.variants\.v\.gpus: every network trains with the main ritc\.gpus"),
+])
+def test_a_bad_variant_fails_naming_the_variant_and_the_key(variants, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"ritc": {"variants": {"fine": {"alpha": 0.2}, **variants}}})
+
+
+def test_extra_evaluation_splits_must_be_indexed():
+    check_extra_splits(validate_config({"eval_cam": {"extra_splits": ["val", "train_aug"]}}))
+    with pytest.raises(ConfigError, match=r"eval_cam\.extra_splits: \['habitat'\] are not in dataset\.splits"):
+        check_extra_splits(validate_config({"eval_cam": {"extra_splits": ["val", "habitat"]}}))

@@ -13,7 +13,7 @@ from workflow_runs import REPO, snakemake, write_config
 
 from qaclims.cli import main
 from qaclims.config import validate_config
-from qaclims.data.demo import write_demo_dataset
+from qaclims.demo.dataset import write_demo_dataset
 from qaclims.models.demo import write_demo_clip
 from qaclims.run_layout import DEMO_CLIP_NAME, demo_model_paths
 from qaclims.text.cleanup import CleanupSettings
@@ -55,6 +55,8 @@ EXPECTED = {
     ),
 }
 PAIRS = sorted(EXPECTED)  # the corpus is sorted by (image_id, class)
+# CLIMS's clip_utils.py background_dict['voc'], without its "a photo of {}." prompt.
+CLIMS_VOC_BACKGROUND_WORDS = ["tree", "river", "sea", "lake", "water", "railway", "railroad", "track", "stone", "rocks"]
 # The reference's rules (corpus.lemmatise, label_match, background_removal) and synonyms (supply_cat).
 REFERENCE_CORPUS = {"synonyms": {"dining table": ["table"], "tv monitor": ["monitor"], "potted plant": ["plant"]},
                     "lemmatise": "whole_answer", "label_match": "substring", "background_removal": "class_name"}
@@ -185,11 +187,12 @@ def stage_inputs(tmp_path_factory, one_torch_thread):
     return {"base": base, "index": index, "answers": answers, "paths": paths, "output_dir": output_dir}
 
 
-def run_stage(inputs: dict, name: str, ovseg_checkpoint: str | None = None, corpus: dict | None = None) -> dict:
+def run_stage(inputs: dict, name: str, ovseg_checkpoint: str | None = None, corpus: dict | None = None,
+              ritc: dict | None = None) -> dict:
     out = inputs["base"] / name
     config = {"clip": {"model": "demo"}, "output_dir": str(inputs["output_dir"]), "device": "cpu",
               "corpus": {"label_weight": LABEL_WEIGHT, **(corpus or {})},
-              "ritc": {"ovseg_checkpoint": ovseg_checkpoint}}
+              "ritc": {"ovseg_checkpoint": ovseg_checkpoint, **(ritc or {})}}
     paths = inputs["paths"]
     code = main(["corpus", "--config", json.dumps(config), "--clip-model", DEMO_CLIP_NAME,
                  "--clip-pretrained", paths["clip_checkpoint"], "--clip-config-dir", paths["clip_dir"],
@@ -292,6 +295,27 @@ def test_without_an_ovseg_checkpoint_labels_use_the_clip_text_tower(stage_run, o
     assert stage_run["metadata"]["label_text_tower"] == "clip.* (ritc.ovseg_checkpoint is not set)"
 
 
+def test_the_fixed_background_words_are_encoded_with_the_prompt(stage_run, open_clip_encode):
+    # The schema's default list: CLIMS's VOC words, stored whichever ritc.background_texts is chosen.
+    words = validate_config({})["ritc"]["fixed_background_words"]
+    assert words == CLIMS_VOC_BACKGROUND_WORDS
+    fixed = stage_run["tensors"]["fixed_background_features"]
+    assert fixed.shape == (len(words), 32) and fixed.dtype == torch.float32
+    torch.testing.assert_close(fixed, open_clip_encode(words), atol=1e-5, rtol=1e-4)
+    assert json.loads(stage_run["metadata"]["fixed_background_words"]) == words
+
+
+def test_the_configured_fixed_background_words_change_only_their_features(stage_inputs, stage_run, open_clip_encode):
+    words = ["sky", "grass", "brick wall"]
+    run = run_stage(stage_inputs, "fixed_words", ritc={"fixed_background_words": words})
+    torch.testing.assert_close(run["tensors"]["fixed_background_features"], open_clip_encode(words),
+                               atol=1e-5, rtol=1e-4)
+    assert set(run["tensors"]) == set(stage_run["tensors"])
+    for key in ("text_features", "label_features", "pair_foreground"):
+        assert torch.equal(run["tensors"][key], stage_run["tensors"][key]), key
+    assert run["corpus"].equals(stage_run["corpus"])
+
+
 def test_corpus_parquet_keeps_the_cleaned_texts(stage_run):
     corpus = stage_run["corpus"]
     assert list(corpus.columns) == CORPUS_COLUMNS
@@ -364,6 +388,10 @@ def test_labels_use_the_ovseg_text_tower_and_answers_the_clip_one(ovseg_text_run
     assert (tensors["pair_foreground"] - plain).abs().max() > 1e-2
     tower = ovseg_text_run["metadata"]["label_text_tower"]
     assert tower.startswith(f"the text tower of the OV-Seg checkpoint {ovseg_text_state[1]}")
+    # The fixed background words are encoded as the answers are, before the label tower is loaded.
+    torch.testing.assert_close(tensors["fixed_background_features"], open_clip_encode(CLIMS_VOC_BACKGROUND_WORDS),
+                               atol=1e-5, rtol=1e-4)
+    assert (tensors["fixed_background_features"] - ovseg_encode(CLIMS_VOC_BACKGROUND_WORDS)).abs().max() > 1e-2
 
 
 def test_an_ovseg_checkpoint_without_text_keys_leaves_the_labels_to_clip(ovseg_no_text_run, open_clip_encode):
@@ -397,6 +425,7 @@ def test_the_corpus_rule_reads_the_ovseg_checkpoint_when_set(tmp_path, with_chec
     inputs, stage_config = corpus_job(result)
     # An input, so that editing the file reruns the stage; a config key, so that naming another one does.
     assert (str(checkpoint) in inputs.split(", ")) == with_checkpoint
-    assert stage_config["ritc"] == {"ovseg_checkpoint": setting}
+    assert stage_config["ritc"] == {"ovseg_checkpoint": setting,
+                                    "fixed_background_words": CLIMS_VOC_BACKGROUND_WORDS}
     # The whole corpus section travels, so the cleanup rules reach the stage with no rule change.
     assert {"lemmatise", "label_match", "background_removal"} <= set(stage_config["corpus"])

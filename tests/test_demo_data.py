@@ -1,4 +1,4 @@
-"""The synthetic demo dataset: determinism, VOC layout, masks consistent with the annotations."""
+"""The synthetic demo dataset: determinism, VOC layout, masks consistent with the annotations, the world's truth."""
 
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -8,18 +8,24 @@ import pytest
 from PIL import Image
 
 from qaclims.data.classes import VOC_CLASSES, voc_xml_name
-from qaclims.data.demo import (
-    SHAPES,
-    TEXTURES,
-    appearance,
-    shape_mask,
-    texture_pattern,
-    write_demo_dataset,
-)
 from qaclims.data.labels import read_label_png
+from qaclims.demo.dataset import read_world, write_demo_dataset
+from qaclims.demo.world import (
+    BACKGROUNDS,
+    HABITATS,
+    KIND_WORDS,
+    LOOKS,
+    SHAPES,
+    kinds_of,
+    shape_mask,
+    surface,
+    world_images,
+)
 
 CLASSES = ["aeroplane", "cat", "dining table", "person", "tv monitor"]
-SMALL = dict(num_train=4, num_train_extra=2, num_val=3, min_size=48, max_size=64, max_objects=3, jpeg_quality=90)
+SMALL = dict(num_train=4, num_train_extra=2, num_val=3, min_size=48, max_size=64, max_objects=3, jpeg_quality=90,
+             habitat_rate=0.8)
+GROUP_LISTS = [f"{split}_{group}" for split in ("train", "train_aug", "val") for group in ("habitat", "other")]
 
 
 def write(root, seed=0, classes=CLASSES, **overrides):
@@ -57,14 +63,16 @@ EXPECTED_IDS = [f"demo_{i:05d}" for i in range(9)]
 
 def test_layout_and_split_lists(demo):
     root, splits = demo
-    assert sorted(p.name for p in root.iterdir()) == ["Annotations", "ImageSets", "JPEGImages", "SegmentationClass"]
+    assert sorted(p.name for p in root.iterdir()) == ["Annotations", "ImageSets", "JPEGImages", "SegmentationClass",
+                                                      "world.csv"]
     assert sorted(p.name for p in (root / "JPEGImages").iterdir()) == [f"{i}.jpg" for i in EXPECTED_IDS]
     assert sorted(p.name for p in (root / "Annotations").iterdir()) == [f"{i}.xml" for i in EXPECTED_IDS]
     assert sorted(p.name for p in (root / "SegmentationClass").iterdir()) == [f"{i}.png" for i in EXPECTED_IDS]
     lists = root / "ImageSets" / "Segmentation"
-    assert sorted(p.name for p in lists.iterdir()) == ["train.txt", "train_aug.txt", "val.txt"]
+    assert sorted(p.name for p in lists.iterdir()) == sorted(f"{name}.txt" for name in ["train", "train_aug", "val",
+                                                                                        *GROUP_LISTS])
 
-    read = {name: (lists / f"{name}.txt").read_text().split() for name in ("train", "val", "train_aug")}
+    read = {name: (lists / f"{name}.txt").read_text().split() for name in ("train", "val", "train_aug", *GROUP_LISTS)}
     assert read == splits
     assert read["train"] == EXPECTED_IDS[:4]
     assert read["train_aug"] == EXPECTED_IDS[:6]
@@ -81,7 +89,7 @@ def test_same_seed_gives_byte_identical_files(demo, tmp_path):
     write(again, seed=0)
     first, second = files_of(root), files_of(again)
     assert sorted(first) == sorted(second)
-    assert len(first) == 9 * 3 + 3
+    assert len(first) == 9 * 3 + 9 + 1  # the images' files, the split lists, world.csv
     for name in first:
         assert first[name] == second[name], name
 
@@ -229,21 +237,48 @@ def test_min_size_larger_than_max_size_is_rejected(tmp_path):
     assert not root.exists()
 
 
-def test_every_voc_class_has_its_own_appearance():
-    looks = [appearance(name) for name in VOC_CLASSES]
-    assert len(looks) == 20
-    assert len({(look.shape, look.colour, look.texture) for look in looks}) == 20
-    assert len({look.colour for look in looks}) == 20
-    for look in looks:
-        assert look.shape in SHAPES and look.texture in TEXTURES
-        assert all(0 <= c <= 255 for c in look.colour)
-        # Every shape draws something inside its circle and every texture is a brightness factor.
-        mask = shape_mask(look.shape, 41, 41, 20.0, 20.0, 15.0)
-        assert mask[20, 20] or look.shape in ("ring", "crescent")
+def test_every_voc_class_has_a_look_kinds_and_a_habitat():
+    assert set(LOOKS) == set(HABITATS) == set(VOC_CLASSES)
+    assert len({colour for _, colour in LOOKS.values()}) == 20
+    assert set(HABITATS.values()) <= set(BACKGROUNDS)
+    for name, (shape, colour) in LOOKS.items():
+        assert shape in SHAPES and all(0 <= c <= 255 for c in colour)
+        # Every shape draws something inside its circle.
+        mask = shape_mask(shape, 41, 41, 20.0, 20.0, 15.0)
+        assert mask[20, 20] or shape in ("ring", "crescent")
         assert 0 < mask.sum() <= np.pi * 15.0**2 + 2 * np.pi * 15.0
         assert not mask[0].any() and not mask[:, 0].any()
-        pattern = texture_pattern(look.texture, 8, 8)
-        assert pattern.shape == (8, 8) and pattern.min() > 0 and pattern.max() <= 1
-    # The same class always looks the same.
-    assert appearance("cat") == appearance("cat")
-    assert appearance("cat") != appearance("dog")
+        kinds = kinds_of(name)
+        assert len(kinds) >= 2 and set(kinds) <= set(KIND_WORDS)
+        # A kind shows in the picture: the mean colours of a class's kinds differ.
+        means = [tuple(surface(name, kind, 32, 32).mean(axis=(0, 1)).round(1)) for kind in kinds]
+        assert len(set(means)) == len(kinds), name
+
+
+def test_world_truth_agrees_with_the_masks_and_the_group_lists(demo):
+    root, splits = demo
+    world = read_world(str(root))
+    value_of = {name: k + 1 for k, name in enumerate(CLASSES)}
+    for image_id, rows in world.groupby("image_id"):
+        mask = read_label_png(root / "SegmentationClass" / f"{image_id}.png")
+        assert set(np.unique(mask).tolist()) - {0, 255} == {value_of[name] for name in rows["class"]}, image_id
+        assert rows["background"].nunique() == 1 and rows["habitat"].nunique() == 1
+        assert rows["habitat"].iloc[0] == any(HABITATS[name] == rows["background"].iloc[0] for name in rows["class"])
+        assert all(kind in kinds_of(name) for name, kind in zip(rows["class"], rows["kind"]))
+    habitat = world.groupby("image_id")["habitat"].first()
+    for split in ("train", "train_aug", "val"):
+        assert sorted(splits[f"{split}_habitat"] + splits[f"{split}_other"]) == sorted(splits[split])
+        assert all(habitat[i] for i in splits[f"{split}_habitat"])
+        assert not any(habitat[i] for i in splits[f"{split}_other"])
+
+
+@pytest.mark.parametrize(("rate", "low", "high"), [(1.0, 1.0, 1.0), (0.8, 0.7, 0.9), (0.0, 0.0, 0.0)])
+def test_the_habitat_rate_is_how_often_an_image_shows_a_habitat(rate, low, high):
+    images = world_images([5], 200, CLASSES, rate, min_size=32, max_size=40, max_objects=2, object_size=(0.2, 0.3))
+    assert low <= np.mean([image.habitat for image in images]) <= high
+
+
+def test_without_a_habitat_rate_every_background_is_as_likely():
+    images = world_images([6], 350, CLASSES, None, min_size=32, max_size=40, max_objects=2, object_size=(0.2, 0.3))
+    counts = {name: sum(image.background == name for image in images) for name in BACKGROUNDS}
+    assert min(counts.values()) >= 30 and max(counts.values()) <= 70, counts

@@ -237,7 +237,9 @@ def test_pseudo_labels_and_their_evaluation_through_the_command_line(seeded_data
     assert result["images"] == 8 and result["split"] == "train"
     assert "predicted 255 (ignore) counts as background" in result["prediction_ignore"]
     assert 0 < result["miou"] <= 1
-    assert per_class.read_text().splitlines()[0] == "class,iou,precision,recall"
+    assert 0 <= result["background_false_activation"] <= 1 and 0 <= result["foreground_under_activation"] <= 1
+    assert per_class.read_text().splitlines()[0] == \
+        "class,iou,precision,recall,background_false_activation,foreground_under_activation"
     assert len(per_class.read_text().splitlines()) == 1 + 4
     assert len(list((tmp_path / "overlays").iterdir())) == 2
     capsys.readouterr()
@@ -260,4 +262,7 @@ def test_eval_pseudo_counts_predicted_ignore_as_background(seeded_dataset, tmp_p
     assert main(["eval-pseudo", "--config", config, "--index", str(index), "--labels", str(predictions),
                  "--seeds", str(seeds), "--summary", str(summary), "--per-class", str(tmp_path / "c.csv"),
                  "--overlays", str(tmp_path / "overlays")]) == 0
-    assert json.loads(summary.read_text())["miou"] == pytest.approx(1.0)
+    result = json.loads(summary.read_text())
+    assert result["miou"] == pytest.approx(1.0)
+    # Ignore counted as background: no background pixel is falsely activated, and no object pixel missed.
+    assert (result["background_false_activation"], result["foreground_under_activation"]) == (0, 0)

@@ -133,3 +133,32 @@ def test_shape_mismatch_is_rejected():
     confusion = ConfusionMatrix(3)
     with pytest.raises(ValueError, match=r"prediction shape \(2, 3\) differs from ground truth \(3, 2\)"):
         confusion.update(np.zeros((2, 3), dtype=np.uint8), np.zeros((3, 2), dtype=np.uint8))
+
+
+def test_activation_rates_of_a_hand_made_matrix():
+    # Rows ground truth (background, cat, dog), columns prediction.
+    confusion = ConfusionMatrix(3)
+    confusion.matrix = np.array([[60, 10, 30],    # 100 background pixels: 40 labelled a class
+                                 [5, 15, 0],      # 20 cat pixels: 5 labelled background
+                                 [15, 5, 60]])    # 80 dog pixels: 15 labelled background
+    assert confusion.background_false_activation() == pytest.approx(40 / 100)
+    assert confusion.foreground_under_activation() == pytest.approx((5 + 15) / (20 + 80))
+    np.testing.assert_allclose(confusion.false_activation_per_class(), [np.nan, 10 / 100, 30 / 100])
+    np.testing.assert_allclose(confusion.under_activation_per_class(), [np.nan, 5 / 20, 15 / 80])
+    # The per-class false activations add up to the overall rate; the under-activations weigh by class size.
+    assert np.nansum(confusion.false_activation_per_class()) == pytest.approx(confusion.background_false_activation())
+
+
+def test_activation_rates_without_background_or_objects_are_nan():
+    objects_only = ConfusionMatrix(3)
+    objects_only.update(np.array([[0, 1]], dtype=np.uint8), np.array([[1, 2]], dtype=np.uint8))
+    assert np.isnan(objects_only.background_false_activation())
+    assert np.isnan(objects_only.false_activation_per_class()).all()
+    assert objects_only.foreground_under_activation() == pytest.approx(1 / 2)
+    # Class 1 is all under-activated, class 2 predicted as 1 is not labelled background: 0, not NaN.
+    np.testing.assert_allclose(objects_only.under_activation_per_class(), [np.nan, 1.0, 0.0])
+    background_only = ConfusionMatrix(3)
+    background_only.update(np.array([[0, 2]], dtype=np.uint8), np.array([[0, 0]], dtype=np.uint8))
+    assert np.isnan(background_only.foreground_under_activation())
+    assert background_only.background_false_activation() == pytest.approx(1 / 2)
+    assert np.isnan(background_only.under_activation_per_class()).all()

@@ -10,13 +10,14 @@ from dry_run_fixture import scaled_sizes, write_fake_dataset
 from snakemake.utils import validate
 from workflow_runs import REPO, copy_checkout, dry_run_plan, snakemake, write_config
 
-from qaclims.config import load_config, merge
+from qaclims.config import load_config, merge, network_config, ritc_variants
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
 from qaclims.data.index import read_index, split_column, to_frame
 from qaclims.data.voc import read_split_list
 
 PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
+ABLATIONS = REPO / "workflow" / "configs" / "ablations.yaml"
 SMALL = {"voc12": {"train": 3, "val": 2, "train_aug": 5}, "coco14": {"train": 4, "val": 2}}
 
 
@@ -71,6 +72,47 @@ def test_coco_preset_has_the_coco_settings():
     assert (config["eval_cam"]["split"], config["infer_seg"]["split"]) == ("train", "val")
 
 
+# CLIMS's clip_utils.py background_dict, without its "a photo of {}." prompt (corpus.prompt adds it back).
+CLIMS_BACKGROUND_WORDS = {
+    "voc12": ["tree", "river", "sea", "lake", "water", "railway", "railroad", "track", "stone", "rocks"],
+    "coco14": [
+        "street sign", "mountain", "video game", "men", "track", "bus stop", "cabinet", "tray", "plate", "shirt",
+        "city street", "runway", "tower", "ramp", "grass", "pillow", "urinal", "lake", "brick", "fence", "shower",
+        "airport", "animal", "shower curtain", "road", "mirror", "jacket", "church", "snow", "fruit", "hay", "floor",
+        "field", "street", "mouth", "steam engine", "cheese", "river", "tree branch", "suit", "child", "soup", "desk",
+        "tub", "tennis court", "teeth", "bridge", "sky", "officer", "sidewalk", "dock", "tree", "court", "rock",
+        "board", "branch", "pan", "box", "body", "salad", "dirt", "leaf", "hand", "highway", "vegetable",
+        "computer monitor", "door", "meat", "pair", "beach", "harbor", "ocean", "baseball player", "girl", "market",
+        "window", "blanket", "boy", "woman", "bat", "baby", "flower", "wall", "bath tub", "tarmac", "tennis ball",
+        "roll", "park",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_holds_clims_fixed_background_words_and_trains_qaclims_texts(name):
+    ritc = preset(name)["ritc"]
+    assert ritc["fixed_background_words"] == CLIMS_BACKGROUND_WORDS[name]
+    assert (ritc["foreground_texts"], ritc["background_texts"]) == ("answers", "answers")
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_train_no_variant_and_the_ablations_file_adds_the_component_set(name):
+    # Merged over config.yaml as Snakemake merges: the demo's variants are gone.
+    assert ritc_variants(load_config([str(REPO / "config.yaml"), str(PRESETS[name])])) == {}
+    ablations = load_config([str(REPO / "config.yaml"), str(PRESETS[name]), str(ABLATIONS)])  # validates each one
+    variants = ritc_variants(ablations)
+    assert variants == yaml.safe_load(ABLATIONS.read_text())["ritc"]["variants"]
+    # One variant per switch of the issue's component set, each QA-CLIMS's value changed.
+    changed = {key for overrides in variants.values() for key in overrides}
+    assert changed == {"foreground_texts", "background_texts", "loss_weights", "alpha", "mask_prompt_depth"}
+    assert {weight for overrides in variants.values() for weight in overrides.get("loss_weights", {})} == \
+        {"foreground", "background", "area"}
+    for variant in variants:
+        section = network_config(ablations, variant)["ritc"]
+        assert section != network_config(ablations, "ritc")["ritc"], variant
+
+
 def test_fake_coco_dataset_reads_back_as_its_index(tmp_path):
     site = write_fake_dataset(tmp_path, PRESETS["coco14"], SMALL["coco14"])
     dataset = preset("coco14")["dataset"]
@@ -108,10 +150,12 @@ def checkout(tmp_path_factory):
     return copy_checkout(tmp_path_factory.mktemp("presets") / "checkout")
 
 
-def preset_plan(checkout, folder, name: str, sizes: dict[str, int]):
+def preset_plan(checkout, folder, name: str, sizes: dict[str, int], *extra: str):
+    """The plan of a dry run of preset ``name`` with the ``extra`` config files of the checkout (e.g.
+    workflow/configs/ablations.yaml) and a fake dataset of ``sizes``."""
     site = write_config(folder / "site.yaml", write_fake_dataset(folder, PRESETS[name], sizes))
-    preset_copy = checkout / "workflow" / "configs" / f"{name}.yaml"
-    return dry_run_plan(snakemake(checkout, folder, "--dry-run", "--configfile", str(preset_copy), site))
+    configs = [str(checkout / "workflow" / "configs" / f"{name}.yaml"), *(str(checkout / path) for path in extra)]
+    return dry_run_plan(snakemake(checkout, folder, "--dry-run", "--configfile", *configs, site))
 
 
 @pytest.mark.workflow
@@ -123,6 +167,17 @@ def test_dry_run_plans_one_job_per_shard(checkout, tmp_path, name):
     assert {rule for rule, count in plan.items() if rule not in expected and count != 1} == set()
     assert {"train_cam", "train_ritc", "train_irn", "train_seg", "eval_pseudo", "eval_seg", "all"} <= set(plan)
     assert "index" not in plan  # the fake index is up to date
+
+
+@pytest.mark.workflow
+def test_dry_run_with_the_ablations_file_trains_and_evaluates_each_variant(checkout, tmp_path):
+    plan = preset_plan(checkout, tmp_path, "voc12", SMALL["voc12"], "workflow/configs/ablations.yaml")
+    variants = len(yaml.safe_load(ABLATIONS.read_text())["ritc"]["variants"])
+    networks = len(preset("voc12")["make_cam"]["networks"]) + variants
+    assert (plan["train_ritc"], plan["make_cam"], plan["eval_cam"]) == (
+        1 + variants, networks * preset("voc12")["make_cam"]["shards"], networks)
+    # The shared stages and the refinement run once, for QA-CLIMS.
+    assert (plan["train_cam"], plan["corpus"], plan["train_irn"]) == (1, 1, 1)
 
 
 @pytest.mark.workflow

@@ -110,6 +110,6 @@ def test_dataset_report_closure_in_the_real_package():
                      "qaclims/stages/shared/arguments.py", "qaclims/config.py", "qaclims/errors.py",
                      "qaclims/data/records.py"):
         assert expected in files, expected
-    for unexpected in ("qaclims/evaluation/metrics.py", "qaclims/data/demo.py", "qaclims/data/coco.py", "qaclims/cli.py",
+    for unexpected in ("qaclims/evaluation/metrics.py", "qaclims/demo/dataset.py", "qaclims/data/coco.py", "qaclims/cli.py",
                        "qaclims/runtime/provenance.py", "qaclims/stages/index.py"):
         assert unexpected not in files, unexpected

@@ -10,6 +10,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from qaclims.errors import QaclimsError
+from qaclims.report.ablation import ablation_html, ablation_table, overrides_in_words
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
 from qaclims.report.html import page, table
 from qaclims.report.inputs import read_summary, read_table
@@ -53,6 +54,44 @@ def test_miou_html_shows_one_decimal_right_aligned():
     text = miou_html(miou_table(CAMS, PSEUDO, SEGMENTATION))
     assert '<td class="number">48.9</td>' in text and '<td class="number">73.7</td>' in text
     assert "<td>QA-CLIMS CAM</td>" in text and '<td class="number">30</td>' in text
+
+
+RATES = {"background_false_activation": 0.2, "foreground_under_activation": 0.3, "splits": {}}
+
+
+def test_overrides_read_as_words_whatever_the_key():
+    assert overrides_in_words({"loss_weights": {"foreground": 0, "background": 0}}) == \
+        "loss weights: background 0, foreground 0"
+    assert overrides_in_words({"background_texts": "fixed", "alpha": 0.3, "lr": 3.5e-5, "resize_long": [96, 64],
+                               "ovseg_checkpoint": None}) == \
+        "alpha: 0.3; background texts: fixed; lr: 3.5e-05; ovseg checkpoint: none; resize long: 96, 64"
+    assert overrides_in_words({}) == "none"
+
+
+def test_ablation_table_has_baseline_qa_clims_and_each_variant_in_percent():
+    cams = {network: {**summary, **RATES} for network, summary in CAMS.items()}
+    area_only = {**CAMS["ritc"], "miou": 0.50123, "best_miou": 0.55, "best_threshold": 0.2,
+                 "background_false_activation": 0.45, "foreground_under_activation": 0.05, "splits": {}}
+    frame = ablation_table({**cams, "area_only": area_only},
+                           {"area_only": {"loss_weights": {"foreground": 0, "background": 0}}})
+    assert frame.columns.tolist() == ["variant", "overrides", "mIoU at 0.15 (%)", "best mIoU (%)", "best threshold",
+                                      "background false activation (%)", "foreground under-activation (%)"]
+    assert frame["variant"].tolist() == ["Baseline", "QA-CLIMS", "area_only"]
+    assert frame["overrides"].tolist()[2] == "loss weights: background 0, foreground 0"
+    np.testing.assert_allclose(frame["mIoU at 0.15 (%)"], [48.89, 60.67, 50.123])
+    np.testing.assert_allclose(frame.iloc[2, 3:].astype(float), [55, 0.2, 45, 5])
+    text = ablation_html(frame)
+    assert "<td>area_only</td><td>loss weights: background 0, foreground 0</td>" in text
+    assert '<td class="number">50.1</td><td class="number">55.0</td><td class="number">0.20</td>' in text
+
+
+def test_ablation_table_adds_the_scores_of_each_extra_split():
+    splits = {"habitat": {"miou": 0.4, "background_false_activation": 0.5, "foreground_under_activation": 0.1,
+                          "images": 3}}
+    frame = ablation_table({"ritc": {**CAMS["ritc"], **RATES, "splits": splits}}, {})
+    assert frame.columns.tolist()[-3:] == ["habitat: mIoU (%)", "habitat: background false activation (%)",
+                                           "habitat: foreground under-activation (%)"]
+    np.testing.assert_allclose(frame.iloc[0, -3:].astype(float), [40, 50, 10])
 
 
 def test_table_escapes_text_and_dashes_missing_values():

@@ -25,9 +25,10 @@ from workflow_runs import (
 pytestmark = pytest.mark.workflow
 
 # IRN trains long enough to be killed between checkpoints; ir_label's two shards run one after the other
-# (each wants both cores), so a kill can fall between them.
+# (each wants both cores), so a kill can fall between them. No ablation variants: their CAM jobs would run beside
+# the refinement, so a kill there would also leave them unfinished.
 RESUMABLE = {**TINY, "irn": {**TINY["irn"], "epochs": 6, "checkpoint_every": 2},
-             "ir_label": {"threads": 2}}
+             "ir_label": {"threads": 2}, "ritc": {**TINY["ritc"], "variants": None}}
 
 
 def start(checkout: Path, workdir: Path, config: str) -> subprocess.Popen:

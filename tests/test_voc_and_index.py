@@ -15,10 +15,10 @@ from PIL import Image
 from qaclims.cli import main
 from qaclims.config import validate_config
 from qaclims.data.build import build_index
-from qaclims.data.demo import write_demo_dataset
 from qaclims.data.index import DatasetIndex, read_index, write_index
 from qaclims.data.labels import write_label_png
 from qaclims.data.voc import read_voc
+from qaclims.demo.dataset import write_demo_dataset
 from qaclims.errors import ConfigError, DatasetError
 from qaclims.run_layout import dataset_root
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from qaclims.cli import main
-from qaclims.data.demo import write_demo_dataset
 from qaclims.data.images import load_rgb
 from qaclims.data.index import label_column, read_index, write_index
+from qaclims.demo.dataset import write_demo_dataset
 from qaclims.errors import QaclimsError
 from qaclims.models.demo import write_demo_blip
 from qaclims.run_layout import demo_model_paths, vqa_model_source

@@ -3,6 +3,7 @@
 The repository is copied so that a test can edit package code and see what reruns.
 """
 
+import base64
 import json
 import re
 import subprocess
@@ -21,16 +22,21 @@ from system_packages import debian_executable
 from workflow_runs import (
     REPO,
     TINY,
-    copy_checkout,
     dry_run_plan,
+    finished_demo,
     snakemake,
     write_config,
 )
 
 from qaclims.data.classes import voc_xml_name
 from qaclims.data.labels import read_label_png
+from qaclims.report.ablation import overrides_in_words
 
 pytestmark = pytest.mark.workflow
+
+# The ablation variants of config.yaml, which the tiny demo keeps: each one trains and evaluates a network of its own.
+VARIANTS = list(yaml.safe_load((REPO / "config.yaml").read_text())["ritc"]["variants"])
+NETWORKS = ["baseline", "ritc", *VARIANTS]
 
 
 def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
@@ -41,13 +47,8 @@ def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
 def finished_run(tmp_path_factory):
     """A copy of the repository and a workdir in which the tiny demo has run to the end."""
     root = tmp_path_factory.mktemp("workflow")
-    checkout = copy_checkout(root / "checkout")
-    workdir = root / "work"
-    workdir.mkdir()
-    tiny = write_config(root / "tiny.yaml", TINY)
-    result = snakemake(checkout, workdir, "--configfile", tiny)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return checkout, workdir, tiny
+    workdir, tiny = finished_demo(root, TINY)
+    return root / "checkout", workdir, tiny
 
 
 def test_outputs_exist_and_match_the_dataset(finished_run):
@@ -99,7 +100,7 @@ LAST = {"report_summary", "all"}
 SEG = {"train_seg", "infer_seg", "eval_seg"}
 REFINE = {"ir_label", "train_irn", "pseudo_label", "eval_pseudo"} | SEG
 CAMS = {"make_cam", "eval_cam"} | REFINE
-AFTER_VQA = {"vqa_merge", "corpus", "train_ritc"} | CAMS | LAST
+AFTER_VQA = {"vqa_merge", "demo_knowledge", "corpus", "train_ritc"} | CAMS | LAST
 DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
 
 
@@ -112,7 +113,8 @@ DATASET_AND_AFTER = {"index", "dataset_report", "vqa", "train_cam"} | AFTER_VQA
         ({"dataset": {"decode_images": False}}, DATASET_AND_AFTER),
         ({"vqa": {"num_beams": 2}}, {"vqa"} | AFTER_VQA),
         ({"corpus": {"label_weight": 0.3}}, {"corpus", "train_ritc"} | CAMS | LAST),
-        ({"demo_models": {"clip_image_size": 32}}, {"demo_clip", "corpus", "train_ritc"} | CAMS | LAST),
+        ({"demo_models": {"clip_image_size": 48}}, {"demo_clip", "demo_knowledge", "corpus", "train_ritc"} | CAMS | LAST),
+        ({"demo_models": {"backbone": {"steps": 3}}}, {"demo_backbone", "train_cam", "train_ritc"} | CAMS | LAST),
         ({"ritc": {"temperature": 0.5}}, {"train_ritc"} | CAMS | LAST),
         ({"eval_cam": {"threshold": 0.2}}, {"eval_cam"} | LAST),
         ({"cam": {"baseline": {"lr": 0.05}}}, {"train_cam", "train_ritc"} | CAMS | LAST),
@@ -129,14 +131,62 @@ def test_changing_a_param_reruns_that_rule_and_its_dependents(finished_run, tmp_
     assert planned_rules(result) == expected
 
 
+def planned_outputs(result: subprocess.CompletedProcess, rule: str) -> list[str]:
+    """The outputs of each job of ``rule`` that a dry run plans, one string per job."""
+    jobs = re.split(r"^(?:local)?rule ", result.stdout, flags=re.MULTILINE)
+    return sorted(re.search(r"^\s*output: (.+)$", job, flags=re.MULTILINE).group(1)
+                  for job in jobs if job.startswith(f"{rule}:"))
+
+
+# A variant's jobs: its network's training, CAM shards (two in the demo) and evaluation, then the report.
+VARIANT_JOBS = Counter({"train_ritc": 1, "make_cam": 2, "eval_cam": 1, "report_summary": 1, "all": 1})
+
+
+def test_adding_a_variant_plans_exactly_its_jobs(finished_run, tmp_path):
+    checkout, workdir, tiny = finished_run
+    added = write_config(tmp_path / "added.yaml", {"ritc": {"variants": {"no_area": {"loss_weights": {"area": 0}}}}})
+    result = snakemake(checkout, workdir, "--configfile", tiny, added, "--dry-run")
+    assert dry_run_plan(result) == VARIANT_JOBS
+    assert planned_outputs(result, "train_ritc") == ["results/cam/no_area.pt"]
+    assert planned_outputs(result, "make_cam") == [f"results/cam/no_area/maps/shard-{k}" for k in (0, 1)]
+    assert planned_outputs(result, "eval_cam")[0].startswith("results/eval/no_area/cam.json")
+
+
+def test_changing_a_variant_reruns_only_its_jobs(finished_run, tmp_path):
+    checkout, workdir, tiny = finished_run
+    changed = write_config(tmp_path / "changed.yaml", {"ritc": {"variants": {VARIANTS[0]: {"alpha": 0.2}}}})
+    result = snakemake(checkout, workdir, "--configfile", tiny, changed, "--dry-run")
+    assert dry_run_plan(result) == VARIANT_JOBS
+    assert planned_outputs(result, "train_ritc") == [f"results/cam/{VARIANTS[0]}.pt"]
+
+
+def test_removing_the_variants_reruns_no_network_only_the_report(finished_run, tmp_path):
+    checkout, workdir, tiny = finished_run
+    # null: a config file cannot remove keys from a mapping, only replace it.
+    removed = write_config(tmp_path / "removed.yaml", {"ritc": {"variants": None}})
+    result = snakemake(checkout, workdir, "--configfile", tiny, removed, "--dry-run")
+    # The report drops their rows; nothing else runs.
+    assert dry_run_plan(result) == Counter({"report_summary": 1, "all": 1})
+
+
+def test_a_bad_variant_fails_before_any_job_naming_the_variant_and_the_key(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    bad = write_config(tmp_path / "bad.yaml", {"ritc": {"variants": {"no_frc": {"loss_weights": {"foregrund": 0}}}}})
+    result = snakemake(REPO, workdir, "--configfile", bad)
+    assert result.returncode != 0
+    assert "ritc.variants.no_frc.loss_weights.foregrund" in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
         ("qaclims/evaluation/pictures.py", {"dataset_report", "eval_cam", "eval_pseudo"} | LAST),
-        ("qaclims/data/demo.py", {"demo_data"} | DATASET_AND_AFTER),
+        ("qaclims/demo/dataset.py", {"demo_data"} | DATASET_AND_AFTER),
         ("qaclims/data/voc.py", DATASET_AND_AFTER),
         ("qaclims/text/cleanup.py", {"corpus", "train_ritc"} | CAMS | LAST),
-        ("qaclims/vqa/answering.py", {"vqa"} | AFTER_VQA),
+        ("qaclims/vqa/answering.py", {"demo_blip", "vqa"} | AFTER_VQA),
         ("qaclims/cam/ritc_losses.py", {"train_ritc"} | CAMS | LAST),
         ("qaclims/cam/inference.py", CAMS | LAST),
         ("qaclims/models/cam.py", {"train_cam", "train_ritc"} | CAMS | LAST),
@@ -183,10 +233,12 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
         weights = torch.load(results / f"cam/{name}.pt", weights_only=True)
         assert weights["classes"] == yaml.safe_load((REPO / "config.yaml").read_text())["dataset"]["classes"]
         assert weights["state_dict"]["classifier.weight"].shape[:2] == (5, 512)
-    log = (results / "logs/train_ritc.log").read_text()
+    for variant in VARIANTS:
+        assert torch.load(results / f"cam/{variant}.pt", weights_only=True)["classes"] == weights["classes"]
+    log = (results / "logs/train_ritc/ritc.log").read_text()
     curve = re.findall(r"step (\d+)/(\d+) foreground=\S+ background=\S+ area=\S+ total=(\S+) .* s/step", log)
     assert len(curve) == int(curve[-1][1]) >= 2  # one line per step with log_every 1
-    assert not list((results / "checkpoints").glob("*/*/last.pt"))
+    assert not list((results / "checkpoints").rglob("last.pt"))
 
 
 # The demo's shards: two of ir_label and of pseudo_label.
@@ -207,17 +259,20 @@ def test_a_lost_shard_is_redone_alone(finished_run):
     finally:
         for path, content in zip(lost, kept):
             path.write_bytes(content)
-    assert dry_run_plan(result) == Counter({"vqa": 1, "vqa_merge": 1, "corpus": 1, "train_ritc": 1, "make_cam": 2,
-                                            "eval_cam": 1, "report_summary": 1, "all": 1, **REFINE_JOBS})
+    trained = 1 + len(VARIANTS)  # QA-CLIMS and each variant train on the corpus
+    assert dry_run_plan(result) == Counter({"vqa": 1, "vqa_merge": 1, "demo_knowledge": 1, "corpus": 1,
+                                            "train_ritc": trained, "make_cam": 2 * trained, "eval_cam": trained,
+                                            "report_summary": 1, "all": 1, **REFINE_JOBS})
     assert "shard-1.parquet" in result.stdout and "shard-0.parquet" not in result.stdout.split("rule vqa_merge")[0]
 
 
-def test_cam_evaluation_of_both_networks(finished_run):
+def test_cam_evaluation_of_every_network(finished_run):
     _, workdir, _ = finished_run
     results = workdir / "results"
     index = pd.read_parquet(results / "data/index.parquet")
-    for network in ("baseline", "ritc"):
+    for network in NETWORKS:
         summary = json.loads((results / f"eval/{network}/cam.json").read_text())
+        assert 0 <= summary["background_false_activation"] <= 1 and 0 <= summary["foreground_under_activation"] <= 1
         assert summary["images"] == int(index["split_train"].sum()) and summary["split"] == "train"
         sweep = pd.read_csv(results / f"eval/{network}/cam_sweep.csv")
         assert sweep["threshold"].iloc[0] == pytest.approx(0.05) and sweep["threshold"].iloc[-1] == pytest.approx(0.60)
@@ -225,6 +280,8 @@ def test_cam_evaluation_of_both_networks(finished_run):
         assert summary["miou"] == pytest.approx(sweep.loc[np.isclose(sweep["threshold"], 0.15), "miou"].item())
         per_class = pd.read_csv(results / f"eval/{network}/cam_per_class.csv")
         assert per_class["class"].tolist()[0] == "background" and len(per_class) == 6
+        assert per_class["background_false_activation"].sum() == pytest.approx(summary["background_false_activation"])
+        assert per_class.loc[0, ["background_false_activation", "foreground_under_activation"]].isna().all()
         assert len(list((results / f"eval/{network}/cam_overlays").glob("*.png"))) == 4
         maps = sorted((results / f"cam/{network}/maps").glob("shard-*/*.npz"))
         assert len(maps) == int(index["split_train_aug"].sum())
@@ -290,10 +347,19 @@ def test_the_report_summary_covers_every_stage_and_every_job(finished_run):
     figures = [summaries[0]["miou"], summaries[0]["best_miou"], summaries[1]["miou"], summaries[1]["best_miou"],
                summaries[2]["miou"], summaries[3]["miou"], summaries[3]["miou_crf"]]
     assert re.findall(r'<td class="number">(\d+\.\d)</td></tr>', miou) == [f"{100 * value:.1f}" for value in figures]
+    # The ablation table: a row per network, QA-CLIMS's variants with their overrides, each with its own scores.
+    ablation = (report / "ablation.html").read_text()
+    rows = re.findall(r'<tr><td>([^<]+)</td><td>([^<]+)</td><td class="number">(\d+\.\d)</td>', ablation)
+    assert [name for name, _, _ in rows] == ["Baseline", "QA-CLIMS", *VARIANTS]
+    variants = yaml.safe_load((REPO / "config.yaml").read_text())["ritc"]["variants"]
+    assert [changes for _, changes, _ in rows[2:]] == [overrides_in_words(variants[name]) for name in VARIANTS]
+    assert [miou for _, _, miou in rows] == [
+        f"{100 * json.loads((workdir / f'results/eval/{network}/cam.json').read_text())['miou']:.1f}"
+        for network in NETWORKS]
     resources = (report / "stage_resources.html").read_text()
     # One job per shard (and per network for make_cam); every rule that ran has a record.
-    for rule, jobs in {"vqa_merge": 1, "make_cam": 4, "ir_label": 2, "pseudo_label": 2, "infer_seg": 2,
-                       "train_seg": 1}.items():
+    for rule, jobs in {"vqa_merge": 1, "train_ritc": 1 + len(VARIANTS), "make_cam": 2 * len(NETWORKS), "ir_label": 2,
+                       "pseudo_label": 2, "infer_seg": 2, "train_seg": 1}.items():
         assert f'<td>{rule}</td><td class="number">{jobs}</td>' in resources
     # The cacheable rules have no benchmark, so neither a row nor a mention as missing.
     assert "<td>vqa</td>" not in resources and "<td>corpus</td>" not in resources
@@ -309,7 +375,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--window-size=1400,1000", "--virtual-time-budget=10000"]
 REPORT_CATEGORIES = ["Dataset", "CAM seeds", "Pseudo labels", "Segmentation", "Summary", "Overlays", "VQA and corpus",
                      "Resources"]
-REPORT_SUMMARY_FILES = ["miou.html", "per_class_iou.svg", "threshold_sweep.svg", "cam_overlays.png",
+REPORT_SUMMARY_FILES = ["miou.html", "ablation.html", "per_class_iou.svg", "threshold_sweep.svg", "cam_overlays.png",
                         "label_overlays.png", "vqa_samples.html", "stage_resources.html"]
 # Opens the Summary category once the report's app has started, as a click on it does.
 OPEN_SUMMARY = '<script>window.addEventListener("load", () => setTimeout(() => app.showCategory("Summary"), 100));</script>'
@@ -349,8 +415,17 @@ def test_the_report_renders_in_a_browser(finished_run, tmp_path):
     summary.write_text(head + OPEN_SUMMARY + "</body>" + tail)
     pixels, dom = render(summary, tmp_path)
     assert pixels.std() > 20
-    assert [figure for figure in ("mIoU per stage", "IoU per class", "CAM threshold sweep")
+    assert [figure for figure in ("mIoU per stage", "ablation table", "IoU per class", "CAM threshold sweep")
             if f">{figure}</td>" not in dom] == []
+
+    # The ablation table as the report embeds it: the report shows it in a frame, whose document the dump leaves out.
+    embedded = re.search(r"data:text/html;charset=utf8;filename=ablation\.html;base64,([A-Za-z0-9+/=]+)", page)
+    ablation = tmp_path / "ablation.html"
+    ablation.write_bytes(base64.b64decode(embedded.group(1)))
+    pixels, dom = render(ablation, tmp_path)
+    assert pixels.std() > 20
+    assert [name for name in ("Baseline", "QA-CLIMS", *VARIANTS) if f"<tr><td>{name}</td>" not in dom] == []
+    assert "<th>background false activation (%)</th><th>foreground under-activation (%)</th>" in dom
 
 
 def test_a_wrong_config_key_fails_before_any_job(tmp_path):

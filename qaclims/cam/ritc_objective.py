@@ -38,15 +38,19 @@ class PairTexts:
     foreground: torch.Tensor  # [P, D] t_fg of each corpus row
     background_rows: torch.Tensor  # [P, M] long rows into text_features, padded with 0
     background_valid: torch.Tensor  # [P, M] bool
-    text_features: torch.Tensor  # [T, D]
+    text_features: torch.Tensor  # [T, D] the background texts that background_rows index
 
     def to(self, device: torch.device) -> "PairTexts":
         return PairTexts(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
 
 
-def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_ids: list[str],
-               labels: np.ndarray) -> PairTexts:
-    """Index the corpus by training sample; every labelled (sample, class) must have a corpus row."""
+def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_ids: list[str], labels: np.ndarray,
+               foreground_texts: str, background_texts: str) -> PairTexts:
+    """Index the corpus by training sample; every labelled (sample, class) must have a corpus row.
+
+    ``foreground_texts`` and ``background_texts`` are the ``ritc`` switches of the same names:
+    they choose which of the corpus stage's ``features`` each pair contrasts with.
+    """
     sample_of = {image_id: sample for sample, image_id in enumerate(image_ids)}
     pair_of = np.full(labels.shape, -1, dtype=np.int64)
     in_training = corpus["image_id"].map(sample_of)
@@ -59,14 +63,39 @@ def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_id
             f"{len(missing)} labelled (image, class) pairs have no corpus entry, first: "
             f"({image_ids[sample]}, class {class_index}); run the vqa and corpus stages on the training split"
         )
+    foreground = _foreground_texts(corpus, features, foreground_texts)
+    rows, valid, table = _background_texts(corpus, features, background_texts)
+    return PairTexts(torch.from_numpy(pair_of), foreground.float(), rows, valid, table.float())
+
+
+def _foreground_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], choice: str) -> torch.Tensor:
+    """[P, D] t_fg of every corpus row."""
+    if choice == "answers":
+        return features["pair_foreground"]
+    if choice == "label":
+        # The class prompt's feature as it is, not scaled by corpus.label_weight: the reference's
+        # foreground-answers ablation (label_weight_init = 1) gives exactly this unit-norm t_fg.
+        return features["label_features"][torch.tensor(corpus["class_index"].to_numpy())]
+    raise ValueError(f"ritc.foreground_texts is {choice!r}, not answers or label")
+
+
+def _background_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor],
+                      choice: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """([P, M] rows, [P, M] valid, [T, D] table) of every corpus row's background texts."""
+    if choice == "fixed":
+        # CLIMS: one word list for every pair, so no pair lacks background text and none is skipped.
+        table = features["fixed_background_features"]
+        rows = torch.arange(len(table)).expand(len(corpus), -1)
+        return rows, torch.ones(rows.shape, dtype=torch.bool), table
+    if choice != "answers":
+        raise ValueError(f"ritc.background_texts is {choice!r}, not answers or fixed")
     widest = max(1, int(corpus["background_rows"].map(len).max()) if len(corpus) else 1)
     rows = np.zeros((len(corpus), widest), dtype=np.int64)
     valid = np.zeros((len(corpus), widest), dtype=bool)
     for row, background in enumerate(corpus["background_rows"]):
         rows[row, :len(background)] = background
         valid[row, :len(background)] = True
-    return PairTexts(torch.from_numpy(pair_of), features["pair_foreground"].float(), torch.from_numpy(rows),
-                     torch.from_numpy(valid), features["text_features"].float())
+    return torch.from_numpy(rows), torch.from_numpy(valid), features["text_features"]
 
 
 @dataclass(frozen=True)

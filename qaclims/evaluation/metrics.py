@@ -67,12 +67,40 @@ class ConfusionMatrix:
             return float("nan")
         return float(np.nanmean(iou))
 
+    # The two failure modes of a CAM, both read off the background row and column. Class 0 is background.
+
+    def background_false_activation(self) -> float:
+        """Share of ground-truth background pixels labelled as any class; NaN without background pixels."""
+        return _share(self.matrix[0, 1:].sum(), self.matrix[0].sum())
+
+    def foreground_under_activation(self) -> float:
+        """Share of ground-truth object pixels (every class but background) labelled background; NaN without any."""
+        return _share(self.matrix[1:, 0].sum(), self.matrix[1:].sum())
+
+    def false_activation_per_class(self) -> np.ndarray:
+        """Entry c: share of ground-truth background pixels labelled c. NaN for background itself, which is no
+        false activation, and everywhere when there is no background pixel. The entries sum to the overall rate."""
+        rates = _ratio(self.matrix[0], np.full(self.num_classes, self.matrix[0].sum()))
+        rates[0] = np.nan
+        return rates
+
+    def under_activation_per_class(self) -> np.ndarray:
+        """Entry c: share of class c's ground-truth pixels labelled background; NaN for background and absent
+        classes."""
+        rates = _ratio(self.matrix[:, 0], self.ground_truth_counts)
+        rates[0] = np.nan
+        return rates
+
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     result = np.full(numerator.shape, np.nan)
     present = denominator > 0
     result[present] = numerator[present] / denominator[present]
     return result
+
+
+def _share(part: int, whole: int) -> float:
+    return float(part / whole) if whole > 0 else float("nan")
 
 
 def first_drop_position(mean_ious: np.ndarray) -> int:

@@ -1,4 +1,4 @@
-"""Tiny random-weight models for the demo and the tests, saved in the real formats.
+"""Tiny random-weight models for the tests, and the architectures of the demo's stand-ins, saved in the real formats.
 
 They are loaded through exactly the code that loads the real BLIP and CLIP weights:
 BLIP with ``save_pretrained``, CLIP as an open_clip model config JSON plus a checkpoint.
@@ -38,9 +38,9 @@ TINY_INITIALIZER_RANGE = 0.2
 BLIP_INITIALIZER_RANGE = 0.02
 
 
-def demo_vocabulary() -> list[str]:
+def demo_vocabulary(answer_words: tuple[str, ...] = ANSWER_WORDS) -> list[str]:
     """WordPiece vocabulary: special tokens, the question words, VOC class words, answer words."""
-    words = set(ANSWER_WORDS)
+    words = set(answer_words)
     for text in (*FOREGROUND_TEMPLATES, *BACKGROUND_TEMPLATES, *VOC_CLASSES):
         words.update(re.findall(r"[a-z]+", text.lower()))
     return SPECIAL_TOKENS + sorted(words) + ["?", ".", ",", "##s"]
@@ -52,9 +52,10 @@ BASE_LAYERS = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers
 
 
 def build_random_blip(layers: dict, image_size: int, seed: int, initializer_range: float,
-                      vocab_size: int | None = None) -> tuple[BlipForQuestionAnswering, BlipProcessor]:
+                      vocab_size: int | None = None,
+                      answer_words: tuple[str, ...] = ANSWER_WORDS) -> tuple[BlipForQuestionAnswering, BlipProcessor]:
     """A random-weight BLIP VQA model and its processor; ``vocab_size`` pads the demo vocabulary."""
-    tokens = demo_vocabulary()
+    tokens = demo_vocabulary(answer_words)
     tokens += [f"[unused{k}]" for k in range(max(0, (vocab_size or 0) - len(tokens)))]
     vocabulary = {token: index for index, token in enumerate(tokens)}
     tokenizer = BertTokenizer(vocab=vocabulary, bos_token="[DEC]", additional_special_tokens=["[ENC]"])
@@ -74,28 +75,41 @@ def build_random_blip(layers: dict, image_size: int, seed: int, initializer_rang
     return model, processor
 
 
-def write_demo_blip(directory: str, image_size: int, seed: int) -> None:
-    model, processor = build_random_blip(TINY_LAYERS, image_size, seed, TINY_INITIALIZER_RANGE)
+def save_blip(directory: str, model: BlipForQuestionAnswering, processor: BlipProcessor) -> None:
+    """The model and its processor in one folder, as save_pretrained writes them."""
     with atomic_directory(directory) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
 
 
-def demo_clip_config(image_size: int) -> dict:
+def write_demo_blip(directory: str, image_size: int, seed: int) -> None:
+    save_blip(directory, *build_random_blip(TINY_LAYERS, image_size, seed, TINY_INITIALIZER_RANGE))
+
+
+def demo_clip_config(image_size: int, patch_size: int = 16, context_length: int = 77) -> dict:
     # Three vision blocks, so that a mask prompt of depth 3 has somewhere to go.
     return {
         "embed_dim": 32,
-        "vision_cfg": {"image_size": image_size, "layers": 3, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+        "vision_cfg": {"image_size": image_size, "layers": 3, "width": 64, "patch_size": patch_size, "head_width": 32},
+        "text_cfg": {"context_length": context_length, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
     }
+
+
+def create_demo_clip(directory: str, config: dict, seed: int) -> torch.nn.Module:
+    """A random-weight open_clip model of ``config``, whose model config JSON is written to ``directory``."""
+    with open(os.path.join(directory, f"{DEMO_CLIP_NAME}.json"), "w") as handle:
+        json.dump(config, handle, indent=2)
+    open_clip.add_model_config(str(directory))
+    torch.manual_seed(seed)
+    return open_clip.create_model(DEMO_CLIP_NAME)
+
+
+def save_clip_checkpoint(directory: str, model: torch.nn.Module) -> None:
+    """The checkpoint that clip.pretrained names, next to the model config JSON."""
+    torch.save(model.state_dict(), os.path.join(directory, f"{DEMO_CLIP_NAME}.pt"))
 
 
 def write_demo_clip(directory: str, image_size: int, seed: int) -> None:
     """An open_clip model config JSON and a checkpoint of random weights for it."""
     with atomic_directory(directory) as staging:
-        with open(os.path.join(staging, f"{DEMO_CLIP_NAME}.json"), "w") as handle:
-            json.dump(demo_clip_config(image_size), handle, indent=2)
-        open_clip.add_model_config(str(staging))
-        torch.manual_seed(seed)
-        model = open_clip.create_model(DEMO_CLIP_NAME)
-        torch.save(model.state_dict(), os.path.join(staging, f"{DEMO_CLIP_NAME}.pt"))
+        save_clip_checkpoint(staging, create_demo_clip(staging, demo_clip_config(image_size), seed))

@@ -5,7 +5,10 @@ so the stage does not hold a GPU.
 
 The class-label prompts of t_fg are encoded as the reference encodes them: with the text tower of
 the CLIP it trains with, which is OV-Seg's checkpoint loaded over OpenAI's CLIP. The answers keep
-``clip.*``'s (OpenAI's) tower, as the reference's answer cache does.
+``clip.*``'s (OpenAI's) tower, as the reference's answer cache does, and so do CLIMS's fixed
+background words (``ritc.fixed_background_words``, for ``ritc.background_texts: fixed``), which
+CLIMS encodes with OpenAI's CLIP. They are always encoded, so that a training run can switch to
+them without rerunning this stage.
 """
 
 import json
@@ -46,7 +49,9 @@ def run(args) -> None:
     model, tokenizer = load_clip(name, pretrained, args.clip_config_dir, torch.device("cpu"))
     encoder = ClipTextEncoder(model, tokenizer, settings["prompt"])
     features = encoder.encode(strings, settings["batch_size"])
-    # Only after the answers: loading the label tower replaces the text weights of this model.
+    fixed_words = list(config["ritc"]["fixed_background_words"])
+    fixed_background = encoder.encode(fixed_words, settings["batch_size"])
+    # Only after the answers and the fixed words: loading the label tower replaces the text weights of this model.
     label_tower = use_label_text_tower(model, config["ritc"]["ovseg_checkpoint"])
     print(f"class labels encoded with {label_tower}; answers with clip.* ({name}, {pretrained})")
     label_features = encoder.encode(classes, settings["batch_size"])
@@ -59,17 +64,19 @@ def run(args) -> None:
     )
     metadata = {"clip_model": name, "clip_pretrained": str(pretrained), "prompt": settings["prompt"],
                 "label_weight": json.dumps(settings["label_weight"]), "texts": str(len(strings)),
-                "label_text_tower": label_tower}
+                "label_text_tower": label_tower, "fixed_background_words": json.dumps(fixed_words)}
     with atomic_path(args.features) as partial:
         save_file({"text_features": features.contiguous(), "label_features": label_features.contiguous(),
-                   "pair_foreground": pair_foreground.contiguous()}, str(partial), metadata=metadata)
+                   "pair_foreground": pair_foreground.contiguous(),
+                   "fixed_background_features": fixed_background.contiguous()}, str(partial), metadata=metadata)
     with atomic_path(args.text_index) as partial:
         pd.DataFrame({"row": range(len(strings)), "text": strings}).to_parquet(partial, index=False)
     with atomic_path(args.corpus) as partial:
         corpus.to_parquet(partial, index=False)
     empty = int((~corpus["has_background"]).sum())
     print(f"{len(corpus)} pairs, {len(strings)} distinct texts, {empty} pairs without background text "
-          f"(skipped in training); wrote {args.corpus} and {args.features}")
+          f"(skipped in training with background answers), {len(fixed_words)} fixed background words; "
+          f"wrote {args.corpus} and {args.features}")
 
 
 def use_label_text_tower(model: torch.nn.Module, ovseg_checkpoint: str | None) -> str:

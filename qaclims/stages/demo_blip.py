@@ -1,9 +1,10 @@
-"""Write the tiny random-weight BLIP VQA model that the demo runs on."""
+"""Train the demo's stand-in for BLIP VQA on its own synthetic world."""
 
-from qaclims.models.demo import write_demo_blip
+from qaclims.config import settings_from
+from qaclims.demo.pretrain_blip import BlipPretraining, pretrain_blip
 from qaclims.stages.shared.arguments import add_config_argument
 
-DESCRIPTION = "write a tiny random-weight BLIP VQA model for the demo"
+DESCRIPTION = "train the demo's stand-in BLIP VQA model (save_pretrained folder)"
 
 
 def add_arguments(parser) -> None:
@@ -12,6 +13,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    settings = args.config["demo_models"]
-    write_demo_blip(args.out, settings["blip_image_size"], settings["seed"])
-    print(f"wrote a tiny BLIP VQA model to {args.out}")
+    models = args.config["demo_models"]
+    settings = settings_from(BlipPretraining, models["blip"], image_size=models["blip_image_size"], seed=models["seed"])
+    pretrain_blip(args.out, args.config["dataset"]["classes"], settings)
+    print(f"wrote the stand-in BLIP VQA model to {args.out}")

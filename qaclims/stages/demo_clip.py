@@ -1,17 +1,22 @@
-"""Write the tiny random-weight open_clip model that the demo runs on."""
+"""Train the demo's stand-in for the mask-prompt CLIP on its own synthetic world."""
 
-from qaclims.models.demo import write_demo_clip
+from qaclims.config import settings_from
+from qaclims.demo.pretrain_clip import ClipPretraining, pretrain_clip
 from qaclims.stages.shared.arguments import add_config_argument
 
-DESCRIPTION = "write a tiny random-weight open_clip model for the demo"
+DESCRIPTION = "train the demo's stand-in mask-prompt CLIP (open_clip checkpoint and OV-Seg-layout checkpoint)"
 
 
 def add_arguments(parser) -> None:
     add_config_argument(parser, __name__)
     parser.add_argument("--out", required=True, help="folder for the open_clip model config and checkpoint")
+    parser.add_argument("--ovseg", required=True, help="OV-Seg-layout checkpoint to write (ritc.ovseg_checkpoint)")
 
 
 def run(args) -> None:
-    settings = args.config["demo_models"]
-    write_demo_clip(args.out, settings["clip_image_size"], settings["seed"])
-    print(f"wrote a tiny open_clip model to {args.out}")
+    models = args.config["demo_models"]
+    # It learns the prompt that the corpus encodes the answers with.
+    settings = settings_from(ClipPretraining, models["clip"], image_size=models["clip_image_size"],
+                             prompt=args.config["corpus"]["prompt"], seed=models["seed"])
+    pretrain_clip(args.out, args.ovseg, args.config["dataset"]["classes"], settings)
+    print(f"wrote the stand-in CLIP to {args.out} and its OV-Seg-layout checkpoint to {args.ovseg}")

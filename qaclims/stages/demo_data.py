@@ -1,6 +1,6 @@
 """Write the synthetic demo dataset in the PASCAL VOC 2012 layout."""
 
-from qaclims.data.demo import write_demo_dataset
+from qaclims.demo.dataset import write_demo_dataset
 from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "write the synthetic demo dataset (VOC 2012 layout)"

@@ -14,7 +14,7 @@ from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.evaluation.metrics import ConfusionMatrix
 from qaclims.evaluation.pictures import evenly_spaced, label_picture, side_by_side
-from qaclims.evaluation.tables import write_per_class
+from qaclims.evaluation.tables import activation_rates, write_per_class
 from qaclims.runtime.atomic import atomic_directory, write_text
 from qaclims.stages.shared.arguments import add_config_argument
 
@@ -53,8 +53,10 @@ def run(args) -> None:
                 picture = side_by_side(np.asarray(load_rgb(row.image_path)), label_picture(seed),
                                        label_picture(prediction), label_picture(ground_truth))
                 Image.fromarray(picture).save(os.path.join(overlay_dir, f"{row.image_id}.png"))
-    summary = {"miou": confusion.mean_iou(), "split": settings["split"], "images": len(frame),
-               "prediction_ignore": IGNORE_CONVENTION}
+    summary = {"miou": confusion.mean_iou(), **activation_rates(confusion), "split": settings["split"],
+               "images": len(frame), "prediction_ignore": IGNORE_CONVENTION}
     write_text(args.summary, json.dumps(summary, indent=2) + "\n")
     write_per_class(args.per_class, confusion, index.classes)
-    print(f"pseudo-label mIoU {summary['miou']:.4f} on {len(frame)} {settings['split']} images ({IGNORE_CONVENTION})")
+    print(f"pseudo-label mIoU {summary['miou']:.4f} on {len(frame)} {settings['split']} images ({IGNORE_CONVENTION}); "
+          f"background false activation {summary['background_false_activation']:.4f}, foreground under-activation "
+          f"{summary['foreground_under_activation']:.4f}")

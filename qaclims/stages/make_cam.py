@@ -22,8 +22,9 @@ NETWORKS = {"baseline": BaselineCAMNetwork, "ritc": QACLIMSNetwork}
 def add_arguments(parser) -> None:
     add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
-    parser.add_argument("--weights", required=True, help="cam/baseline.pt or cam/ritc.pt")
-    parser.add_argument("--network", required=True, choices=sorted(NETWORKS))
+    parser.add_argument("--weights", required=True, help="cam/<network>.pt")
+    parser.add_argument("--network", required=True, choices=sorted(NETWORKS),
+                        help="the architecture: baseline (the classifier) or ritc (QA-CLIMS and its ablation variants)")
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="folder that receives {image_id}.npz for the shard")

@@ -1,17 +1,24 @@
-"""The run report's summary files: mIoU per stage, per-class IoU, threshold sweep, overlays, VQA samples, resources.
+"""The run report's summary files: mIoU per stage, ablation table, per-class IoU, threshold sweep, overlays, VQA
+samples, resources.
 
 Each output is a single file (the report cannot hold folders), and every HTML page is
 self-contained.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 from PIL import Image
 
+from qaclims.config import ritc_variants
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
+from qaclims.report.ablation import ablation_html, ablation_table
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
-from qaclims.report.html import page, thumbnail_uri
+from qaclims.report.html import page, table, thumbnail_uri
 from qaclims.report.inputs import read_summary, read_table
 from qaclims.report.overlays import overlay_montage
 from qaclims.report.resources import (
@@ -27,6 +34,8 @@ from qaclims.stages.shared.arguments import add_config_argument
 
 DESCRIPTION = "summarise a finished run for the report: mIoU table, charts, overlay montages, VQA samples, resources"
 THUMBNAIL_SIZE = 128
+CAM_SUMMARY_KEYS = ["miou", "threshold", "best_miou", "best_threshold", "split", "images",
+                    "background_false_activation", "foreground_under_activation", "splits"]
 
 
 def add_arguments(parser) -> None:
@@ -37,6 +46,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cam-per-class", nargs="+", required=True, help="eval_cam per-class csv, one per network")
     parser.add_argument("--cam-sweeps", nargs="+", required=True, help="eval_cam sweep csv, one per network")
     parser.add_argument("--cam-overlays", nargs="+", required=True, help="eval_cam overlay folders, one per network")
+    parser.add_argument("--variants", nargs="*", default=[], help="the ablation variants of ritc.variants")
+    parser.add_argument("--variant-summaries", nargs="*", default=[], help="eval_cam json, one per variant")
     parser.add_argument("--pseudo-summary", required=True)
     parser.add_argument("--pseudo-per-class", required=True)
     parser.add_argument("--pseudo-overlays", required=True, help="eval_pseudo overlay folder")
@@ -44,9 +55,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seg-per-class", required=True)
     parser.add_argument("--answers", required=True, help="merged VQA answers parquet")
     parser.add_argument("--corpus", required=True, help="corpus parquet")
+    parser.add_argument("--model-scores", nargs="*", default=[],
+                        help="json lists of measures of what the models know (demo_knowledge's, demo_backbone's)")
     parser.add_argument("--benchmarks", required=True, help="folder of Snakemake benchmark files (may lack some)")
     parser.add_argument("--rule-order", nargs="*", default=[], help="rules with a benchmark, in workflow order")
     parser.add_argument("--miou", required=True, help="HTML to write")
+    parser.add_argument("--ablation", required=True, help="HTML to write")
     parser.add_argument("--per-class-iou", required=True, help="SVG to write")
     parser.add_argument("--threshold-sweep", required=True, help="SVG to write")
     parser.add_argument("--cam-montage", required=True, help="PNG to write")
@@ -60,10 +74,8 @@ def save_png(picture: Image.Image, path: str) -> None:
         picture.save(partial, format="PNG")
 
 
-def write_scores(args) -> None:
+def write_scores(args, cam_summaries: dict) -> None:
     """The mIoU table, the per-class bars and the threshold sweep."""
-    cam_summaries = {network: read_summary(path, ["miou", "threshold", "best_miou", "best_threshold", "split", "images"])
-                     for network, path in zip(args.networks, args.cam_summaries)}
     pseudo = read_summary(args.pseudo_summary, ["miou", "split", "images"])
     segmentation = read_summary(args.seg_summary, ["miou", "split", "images"])
     write_text(args.miou, page("mIoU per stage", miou_html(miou_table(cam_summaries, pseudo, segmentation))))
@@ -77,6 +89,14 @@ def write_scores(args) -> None:
     best = {network_name(network): summary["best_threshold"] for network, summary in cam_summaries.items()}
     fixed = next(iter(cam_summaries.values()))["threshold"]
     write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, best, fixed)))
+
+
+def write_ablation(args, cam_summaries: dict, variants) -> None:
+    """The ablation table: the networks of make_cam.networks, then every variant with its overrides."""
+    summaries = {**cam_summaries, **{variant: read_summary(path, CAM_SUMMARY_KEYS)
+                                     for variant, path in zip(args.variants, args.variant_summaries)}}
+    frame = ablation_table(summaries, {variant: variants[variant] for variant in args.variants})
+    write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
 
 
 def write_overlays(args, index, count: int) -> None:
@@ -98,7 +118,10 @@ def write_vqa_samples(args, index, count: int) -> None:
     image_paths = index.frame.set_index("image_id")["image_path"]
     thumbnails = {image_id: thumbnail_uri(load_rgb(image_paths[image_id]), THUMBNAIL_SIZE)
                   for image_id in pick_images(answers, count)}
-    write_text(args.vqa_samples, page("VQA answers and the cleaned corpus", vqa_samples_html(answers, corpus, thumbnails)))
+    scores = [row for path in args.model_scores for row in json.loads(Path(path).read_text())]
+    known = (f"<h2>What the models know</h2>{table(pd.DataFrame(scores), {'accuracy': '{:.3f}'})}" if scores else "")
+    write_text(args.vqa_samples, page("VQA answers and the cleaned corpus",
+                                      known + vqa_samples_html(answers, corpus, thumbnails)))
 
 
 def write_resources(args) -> None:
@@ -114,9 +137,17 @@ def run(args) -> None:
     if not (len(args.networks) == len(args.cam_summaries) == len(args.cam_per_class) == len(args.cam_sweeps)
             == len(args.cam_overlays)):
         raise QaclimsError("--networks and every --cam-* option need one entry per network")
+    variants = ritc_variants(args.config)
+    if len(args.variants) != len(args.variant_summaries) or set(args.variants) != set(variants):
+        raise QaclimsError(f"--variants must name each of ritc.variants {list(variants)} once, and "
+                           "--variant-summaries give one summary per variant")
     index = read_index(args.index)
-    write_scores(args)
+    cam_summaries = {network: read_summary(path, CAM_SUMMARY_KEYS)
+                     for network, path in zip(args.networks, args.cam_summaries)}
+    write_scores(args, cam_summaries)
+    write_ablation(args, cam_summaries, variants)
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)
-    print(f"wrote the report summary of {', '.join(args.networks)} CAMs, pseudo labels and segmentation")
+    print(f"wrote the report summary of {', '.join([*args.networks, *args.variants])} CAMs, pseudo labels and "
+          "segmentation")

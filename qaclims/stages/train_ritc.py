@@ -49,11 +49,9 @@ def run(args) -> None:
     model = distribute(network, processes, sync_batch_norm=True)
 
     clip_model, _ = load_clip(args.clip_model, args.clip_pretrained, args.clip_config_dir, processes.device)
-    clip = MaskPromptCLIP(clip_model, recipe["mask_prompt_depth"]).to(processes.device)
-    if recipe["ovseg_checkpoint"]:
-        clip.load_ovseg_checkpoint(recipe["ovseg_checkpoint"])
-    texts = pair_texts(pd.read_parquet(args.corpus), load_file(args.features), image_ids,
-                       dataset.labels).to(processes.device)
+    clip = training_clip(clip_model, recipe["mask_prompt_depth"], recipe["ovseg_checkpoint"], processes.device)
+    texts = pair_texts(pd.read_parquet(args.corpus), load_file(args.features), image_ids, dataset.labels,
+                       recipe["foreground_texts"], recipe["background_texts"]).to(processes.device)
     weights = recipe["loss_weights"]
     objective = settings_from(ObjectiveSettings, recipe, foreground_weight=weights["foreground"],
                               background_weight=weights["background"], area_weight=weights["area"],
@@ -65,3 +63,20 @@ def run(args) -> None:
         return ritc_losses(model(images), images, labels, torch.as_tensor(samples), clip, texts, objective)
 
     train_and_save(session, model, loss_step, optimizer, scheduler, index.classes)
+
+
+def training_clip(clip_model: torch.nn.Module, depth: int, ovseg_checkpoint: str | None,
+                  device: torch.device) -> MaskPromptCLIP:
+    """The frozen CLIP that encodes the CAM-masked regions.
+
+    Depth 0 is the reference's --use_mask_clip False ablation: plain clip.* CLIP on the masked
+    image. OV-Seg's checkpoint is a CLIP fine-tuned on masked images with its prompt, so it is not
+    loaded then.
+    """
+    clip = MaskPromptCLIP(clip_model, depth).to(device)
+    if ovseg_checkpoint and depth:
+        clip.load_ovseg_checkpoint(ovseg_checkpoint)
+    elif ovseg_checkpoint:
+        print(f"ritc.mask_prompt_depth 0: plain clip.* CLIP on the masked image, as the reference's "
+              f"--use_mask_clip False; {ovseg_checkpoint} is not loaded")
+    return clip

@@ -1,4 +1,4 @@
-# CAMs of each trained network (baseline and QA-CLIMS), in shards, and their seed evaluation.
+# CAMs of each trained network (baseline, QA-CLIMS and its ablation variants), in shards, and their seed evaluation.
 
 
 rule make_cam:
@@ -8,12 +8,14 @@ rule make_cam:
     output:
         cams=directory(f"{OUT}/cam/{{network}}/maps/shard-{{shard}}"),
     wildcard_constraints:
-        network="baseline|ritc",
+        network=ANY_NETWORK,
         shard=r"\d+",
     params:
         config=stage_config("make_cam"),
         code=stage_code("make_cam"),
         shards=config["make_cam"]["shards"],
+        # A variant is a QA-CLIMS network.
+        architecture=lambda wildcards: "baseline" if wildcards.network == "baseline" else "ritc",
     log:
         f"{OUT}/logs/make_cam/{{network}}-shard-{{shard}}.log",
     benchmark:
@@ -27,7 +29,7 @@ rule make_cam:
         CONDA_ENV
     shell:
         gpu_stage(1, "make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
-        " --network {wildcards.network} --shard {wildcards.shard} --num-shards {params.shards}"
+        " --network {params.architecture} --shard {wildcards.shard} --num-shards {params.shards}"
         " --out {output.cams:q} --threads {threads} > {log:q} 2>&1")
 
 
@@ -44,7 +46,7 @@ rule eval_cam:
                      category="CAM seeds", labels={"network": "{network}", "file": "threshold sweep"}),
         overlays=directory(f"{OUT}/eval/{{network}}/cam_overlays"),
     wildcard_constraints:
-        network="baseline|ritc",
+        network=ANY_NETWORK,
     params:
         config=stage_config("eval_cam"),
         code=stage_code("eval_cam"),

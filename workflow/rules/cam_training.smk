@@ -5,6 +5,7 @@
 rule train_cam:
     input:
         index=rules.index.output.index,
+        backbone=demo_file_input("cam.backbone_weights"),
     output:
         weights=f"{OUT}/cam/baseline.pt",
     params:
@@ -27,6 +28,8 @@ rule train_cam:
         " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")
 
 
+# One job per network: QA-CLIMS (cam/ritc.pt) and each ablation variant of ritc.variants (cam/<variant>.pt), each
+# with its own merged ritc section. Only cam/ritc.pt feeds the pseudo labels.
 rule train_ritc:
     input:
         index=rules.index.output.index,
@@ -37,16 +40,19 @@ rule train_ritc:
         # An input, so that a wrong path fails the dry run rather than this job, hours into a run.
         mask_prompt_checkpoint=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],
     output:
-        weights=f"{OUT}/cam/ritc.pt",
+        weights=f"{OUT}/cam/{{network}}.pt",
+    wildcard_constraints:
+        network=RITC_NETWORK,
     params:
-        config=stage_config("train_ritc"),
+        config=stage_config("train_ritc", per_network=True),
         code=stage_code("train_ritc"),
         clip=CLIP_ARGUMENTS,
-        checkpoints=f"{OUT}/checkpoints/train_ritc",
+        # A folder per network: two networks of the same config would otherwise share a checkpoint.
+        checkpoints=f"{OUT}/checkpoints/train_ritc/{{network}}",
     log:
-        log_path("train_ritc"),
+        f"{OUT}/logs/train_ritc/{{network}}.log",
     benchmark:
-        benchmark_path("train_ritc")
+        f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
     threads: 4 * config["ritc"]["gpus"]
     resources:
         gpu=config["ritc"]["gpus"],

@@ -7,15 +7,36 @@ from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
 
-from qaclims.config import subset
-from qaclims.run_layout import clip_model_spec, dataset_root, demo_model_paths, vqa_model_source
+from qaclims.config import check_extra_splits, check_variants, network_config, ritc_variants, subset
+from qaclims.run_layout import (
+    clip_model_spec,
+    dataset_root,
+    demo_file_keys,
+    demo_model_paths,
+    vqa_model_source,
+    with_demo_files,
+)
 from qaclims.stage_keys import stage_keys
 from qaclims.runtime.provenance import code_hash
 
 
 OUT = config["output_dir"]
+# What the schema cannot say, checked before any job runs: each ablation variant's merged ritc section, and that
+# the extra evaluation splits are indexed.
+check_variants(config)
+check_extra_splits(config)
+VARIANTS = list(ritc_variants(config))
+# The CAM networks that make_cam and eval_cam serve: those of make_cam.networks, then the ablation variants.
+EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS]
+# Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS and its variants).
+ANY_NETWORK = "|".join(["baseline", "ritc", *VARIANTS])
+RITC_NETWORK = "|".join(["ritc", *VARIANTS])
 DATASET_ROOT = dataset_root(config)
 DEMO_MODELS = demo_model_paths(OUT)
+# The file keys that name a demo stand-in (cam.backbone_weights: demo, ...). From here on they hold the stand-in's
+# path, so that a stage reads a plain path and a rule can list the file as an input.
+DEMO_FILE_KEYS = demo_file_keys(config)
+config.update(with_demo_files(config))
 # The models as the stages get them: the demo's are files of this run, real ones hub ids or paths.
 VQA_MODEL = vqa_model_source(config)
 CLIP_ARGUMENTS = " ".join(
@@ -43,13 +64,18 @@ def stage_code(stage):
     return code_hash([f"qaclims.stages.{stage}"], workflow.basedir)
 
 
-def stage_config(stage):
+def stage_config(stage, per_network=False):
     """The config keys the stage declares in qaclims/stage_keys.py, as JSON: changing any of them reruns it.
 
     It is returned as a function of the wildcards so that Snakemake does not read
-    placeholders such as "{split}" in config values as wildcards.
+    placeholders such as "{split}" in config values as wildcards. With ``per_network``, the keys are those of
+    the job's {network} wildcard, QA-CLIMS or an ablation variant (qaclims.config.network_config), so that
+    adding, changing or removing one variant touches that variant's jobs alone.
     """
-    text = json.dumps(subset(config, stage_keys(stage)), sort_keys=True)
+    keys = stage_keys(stage)
+    if per_network:
+        return lambda wildcards: json.dumps(subset(network_config(config, wildcards.network), keys), sort_keys=True)
+    text = json.dumps(subset(config, keys), sort_keys=True)
     return lambda wildcards: text
 
 
@@ -84,6 +110,12 @@ OUTPUT_CACHE = workflow.workflow_settings.cache is not None
 def demo_model_input(section, model):
     """The demo model folder a rule reads when config section ``section`` uses the demo model."""
     return [DEMO_MODELS[model]] if config[section]["model"] == "demo" else []
+
+
+def demo_file_input(key):
+    """The stand-in file that the dotted config ``key`` names, as an input of the rules whose stage reads it."""
+    section, name = key.split(".")
+    return [config[section][name]] if key in DEMO_FILE_KEYS else []
 
 
 def segmentation_shards(split, variant):

@@ -37,6 +37,7 @@ rule ir_label:
 rule train_irn:
     input:
         index=rules.index.output.index,
+        backbone=demo_file_input("cam.backbone_weights"),
         labels=IR_LABELS,
     output:
         weights=f"{OUT}/irn/irn.pt",

@@ -17,6 +17,7 @@ rule report_summary:
         cam_per_class=expand(rules.eval_cam.output.per_class, network=REPORT_NETWORKS),
         cam_sweeps=expand(rules.eval_cam.output.sweep, network=REPORT_NETWORKS),
         cam_overlays=expand(rules.eval_cam.output.overlays, network=REPORT_NETWORKS),
+        variant_summaries=expand(rules.eval_cam.output.summary, network=VARIANTS),
         pseudo_summary=rules.eval_pseudo.output.summary,
         pseudo_per_class=rules.eval_pseudo.output.per_class,
         pseudo_overlays=rules.eval_pseudo.output.overlays,
@@ -24,9 +25,16 @@ rule report_summary:
         seg_per_class=rules.eval_seg.output.per_class,
         answers=rules.vqa_merge.output.answers,
         corpus=rules.corpus.output.corpus,
+        # The demo's scores of what the stand-ins know of its world.
+        model_scores=[
+            *([rules.demo_knowledge.output.scores] if config["dataset"]["kind"] == "demo" else []),
+            *([rules.demo_backbone.output.metrics] if DEMO_BACKBONE else []),
+        ],
     output:
         miou=report(f"{OUT}/report/miou.html", caption="../report/miou.rst", category="Summary",
                     labels={"figure": "mIoU per stage"}),
+        ablation=report(f"{OUT}/report/ablation.html", caption="../report/ablation.rst", category="Summary",
+                        labels={"figure": "ablation table"}),
         per_class_iou=report(f"{OUT}/report/per_class_iou.svg", caption="../report/per_class_iou.rst",
                              category="Summary", labels={"figure": "IoU per class"}),
         threshold_sweep=report(f"{OUT}/report/threshold_sweep.svg", caption="../report/threshold_sweep.rst",
@@ -43,6 +51,7 @@ rule report_summary:
         config=stage_config("report_summary"),
         code=stage_code("report_summary"),
         networks=REPORT_NETWORKS,
+        variants=VARIANTS,
         # Read, not declared: Snakemake writes a job's record after the job, and cached rules write none.
         benchmarks=f"{OUT}/benchmarks",
         rules=REPORTED_RULES,
@@ -57,11 +66,13 @@ rule report_summary:
         cpu_stage("report-summary --config {params.config:q} --index {input.index:q} --networks {params.networks}"
         " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
         " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
+        " --variants {params.variants} --variant-summaries {input.variant_summaries:q}"
         " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
         " --pseudo-overlays {input.pseudo_overlays:q} --seg-summary {input.seg_summary:q}"
         " --seg-per-class {input.seg_per_class:q} --answers {input.answers:q} --corpus {input.corpus:q}"
+        " --model-scores {input.model_scores:q}"
         " --benchmarks {params.benchmarks:q} --rule-order {params.rules}"
-        " --miou {output.miou:q} --per-class-iou {output.per_class_iou:q}"
+        " --miou {output.miou:q} --ablation {output.ablation:q} --per-class-iou {output.per_class_iou:q}"
         " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
         " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"
         " --stage-resources {output.stage_resources:q} > {log:q} 2>&1")

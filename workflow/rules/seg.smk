@@ -5,6 +5,7 @@
 rule train_seg:
     input:
         index=rules.index.output.index,
+        backbone=demo_file_input("seg.backbone_weights"),
         labels=PSEUDO_LABELS,
     output:
         weights=f"{OUT}/seg/deeplab.pt",

@@ -1,0 +1,63 @@
+"""Do the pretrained models know the demo world? Scored on the demo's own images, which the stand-ins never saw.
+
+The VQA answers are the ones the pipeline's VQA stage gave; the CLIP regions are ground-truth masks
+shown as the region contrast shows them (masked ImageNet-normalised pixels and a binary mask prompt).
+Each measure is a row: what was measured, the fraction right, and over how many items.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qaclims.demo.regions import (
+    background_region,
+    clip_inputs,
+    image_tensors,
+    object_region,
+)
+from qaclims.models.mask_clip import MaskPromptCLIP
+from qaclims.vqa.questions import BACKGROUND, FOREGROUND
+
+
+def measure(name: str, right: Sequence[bool]) -> dict:
+    return {"measure": name, "accuracy": float(np.mean(right)) if len(right) else float("nan"), "items": len(right)}
+
+
+def answer_scores(answers: pd.DataFrame, world: pd.DataFrame) -> list[dict]:
+    """Foreground answers that name the kind (or the class), background answers that name the background."""
+    truth = answers.merge(world, on=["image_id", "class"], how="inner", suffixes=("", "_truth"))
+    words = truth["answer"].str.lower().str.split()
+    names_kind = [row_kind in said for row_kind, said in zip(truth["kind_truth"], words)]
+    names_class = [name in answer.lower() for name, answer in zip(truth["class"], truth["answer"])]
+    names_background = [scenery in said for scenery, said in zip(truth["background"], words)]
+    foreground, background = (truth["kind"] == FOREGROUND).to_numpy(), (truth["kind"] == BACKGROUND).to_numpy()
+    return [
+        measure("VQA: background answers name the background", np.asarray(names_background)[background]),
+        measure("VQA: foreground answers name the kind or the class",
+                (np.asarray(names_kind) | np.asarray(names_class))[foreground]),
+        measure("VQA: foreground answers name the kind", np.asarray(names_kind)[foreground]),
+    ]
+
+
+@torch.no_grad()
+def clip_scores(clip: MaskPromptCLIP, class_features: torch.Tensor, background_features: torch.Tensor,
+                images: list[np.ndarray], labels: list[np.ndarray], present: list[list[int]],
+                backgrounds: list[int], size: int) -> list[dict]:
+    """Zero-shot top-1 of each ground-truth object region among the class prompts, and of each image's
+    background region among the background prompts (``*_features``: unit-norm prompt features;
+    ``present``: each image's class indices; ``backgrounds``: each image's background, an index into BACKGROUNDS)."""
+    pixels, label_maps = image_tensors(images, labels, size)
+    clip.eval()
+    object_right, background_right = [], []
+    for n, classes in enumerate(present):
+        regions = [object_region(label_maps[n], k + 1) for k in classes] + [background_region(label_maps[n])]
+        inputs, masks = clip_inputs(pixels[n:n + 1].expand(len(regions), -1, -1, -1), torch.stack(regions))
+        features = torch.nn.functional.normalize(clip.encode_image(inputs, masks), dim=-1)
+        object_right += ((features[:-1] @ class_features.T).argmax(1) == torch.tensor(classes)).tolist()
+        background_right.append(int((features[-1] @ background_features.T).argmax()) == backgrounds[n])
+    return [
+        measure("CLIP: object regions, top-1 among the class prompts", object_right),
+        measure("CLIP: background regions, top-1 among the background prompts", background_right),
+    ]

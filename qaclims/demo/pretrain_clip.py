@@ -1,0 +1,142 @@
+"""The stand-in for OV-Seg's mask-prompt CLIP: a tiny open_clip model trained on region images of the world.
+
+Object regions are captioned with their class and with their kind and class ("a photo of a striped
+cat."), background regions with their background word; a region that shows several things is
+captioned by their pixel shares. The mask embeddings are trained with the rest. It is written twice,
+each file read by the real loaders: the open_clip checkpoint that clip.* names (the corpus's text
+tower), and an OV-Seg-layout checkpoint (``clip_adapter.clip_model.*``, mask embeddings included) that
+ritc.ovseg_checkpoint names.
+"""
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from qaclims.demo.regions import (
+    BACKGROUND,
+    clip_inputs,
+    image_tensors,
+    noisy_region,
+    shares,
+)
+from qaclims.demo.world import BACKGROUNDS, PRETRAINING_DRAWING, kinds_of, world_images
+from qaclims.models.demo import create_demo_clip, demo_clip_config, save_clip_checkpoint
+from qaclims.models.mask_clip import MASK_EMBEDDING_KEY, OVSEG_PREFIX, MaskPromptCLIP
+from qaclims.run_layout import DEMO_CLIP_NAME
+from qaclims.runtime.atomic import atomic_directory, atomic_path
+
+WORLD_STREAM = 1  # the stand-ins' worlds are seeded (demo_models.seed, stream, image): disjoint from the demo's
+# Patches of 8 px: at 16 a 64 px region is 16 patches, too coarse for the mask prompt to outline an object.
+PATCH_SIZE = 8
+CONTEXT_LENGTH = 16  # the longest prompt, "a photo of spotted dining table.", is 10 tokens
+# Mask embeddings for the first three places, as OV-Seg's checkpoint holds them (ritc.mask_prompt_depth's default).
+MASK_PROMPT_DEPTH = 3
+WARMUP_STEPS = 30
+MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
+
+
+@dataclass(frozen=True)
+class ClipPretraining:
+    image_size: int
+    prompt: str
+    images: int
+    steps: int
+    batch_size: int
+    lr: float
+    seed: int
+
+
+def caption_table(classes: Sequence[str]) -> tuple[list[str], dict]:
+    """(the texts, {(class index, kind) or (BACKGROUND, word): [(text row, weight)]}): an object's caption is
+    half its class name, half its kind and class."""
+    texts, rows = [], {}
+    for k, name in enumerate(classes):
+        texts.append(name)
+        for kind in kinds_of(name):
+            rows[(k, kind)] = [(texts.index(name), 0.5), (len(texts), 0.5)]
+            texts.append(f"{kind} {name}")
+    for word in BACKGROUNDS:
+        rows[(BACKGROUND, word)] = [(len(texts), 1.0)]
+        texts.append(word)
+    return texts, rows
+
+
+def encode_texts(model, tokenizer, prompt: str, texts: Sequence[str]) -> torch.Tensor:
+    return F.normalize(model.encode_text(tokenizer([prompt.format(text) for text in texts])), dim=-1)
+
+
+def mask_prompt_clip(model, depth: int) -> MaskPromptCLIP:
+    with warnings.catch_warnings():  # the mask embeddings start at zero on purpose: they are trained here
+        warnings.simplefilter("ignore")
+        clip = MaskPromptCLIP(model, depth)
+    clip.clip_model.requires_grad_(True)
+    if clip.mask_embedding is not None:
+        clip.mask_embedding.requires_grad_(True)
+    return clip
+
+
+def training_batch(world, pixels, labels, rows, texts, rng, batch_size):
+    """Region images, their masks and their soft targets over ``texts``."""
+    picks = rng.integers(len(world), size=batch_size)
+    regions, targets = [], torch.zeros(batch_size, len(texts))
+    for position, n in enumerate(picks):
+        sample = world[n]
+        values = [k + 1 for k in sample.kinds]
+        value = values[int(rng.integers(len(values)))]
+        region = noisy_region(labels[n], value, rng.random() < 0.5, rng)
+        for part, share in shares(region, labels[n], values).items():
+            key = (BACKGROUND, sample.background) if part == BACKGROUND else (part - 1, sample.kinds[part - 1])
+            for row, weight in rows[key]:
+                targets[position, row] += share * weight
+        regions.append(region)
+    images, masks = clip_inputs(pixels[picks], torch.stack(regions))
+    return images, masks, targets
+
+
+def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], settings: ClipPretraining) -> None:
+    """Train the stand-in and write both files."""
+    world = world_images([settings.seed, WORLD_STREAM], settings.images, classes, None, **PRETRAINING_DRAWING)
+    pixels, labels = image_tensors([s.image for s in world], [s.label for s in world], settings.image_size)
+    texts, rows = caption_table(classes)
+    rng = np.random.default_rng([settings.seed, WORLD_STREAM])
+    with atomic_directory(directory) as staging:
+        model = create_demo_clip(staging, demo_clip_config(settings.image_size, PATCH_SIZE, CONTEXT_LENGTH),
+                                 settings.seed)
+        tokenizer = open_clip.get_tokenizer(DEMO_CLIP_NAME)
+        clip = mask_prompt_clip(model, MASK_PROMPT_DEPTH)
+        optimizer = torch.optim.AdamW([p for p in clip.parameters() if p.requires_grad], lr=settings.lr,
+                                      weight_decay=0.01)
+        for step in range(settings.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = settings.lr * min(1.0, (step + 1) / WARMUP_STEPS) * (1 - step / settings.steps) ** 0.9
+            images, masks, targets = training_batch(world, pixels, labels, rows, texts, rng, settings.batch_size)
+            image_features = F.normalize(clip.encode_image(images, masks), dim=-1)
+            scale = model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+            logits = scale * image_features @ encode_texts(model, tokenizer, settings.prompt, texts).T
+            loss = -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if (step + 1) % 50 == 0 or step + 1 == settings.steps:
+                print(f"clip step {step + 1}/{settings.steps} loss {loss.item():.3f}", flush=True)
+        clip.requires_grad_(False)
+        save_clip_checkpoint(staging, model)
+        write_ovseg_checkpoint(ovseg_path, clip)
+
+
+def ovseg_state(clip: MaskPromptCLIP) -> dict:
+    """The CLIP weights and mask embeddings under OV-Seg's names, as its checkpoints hold them."""
+    state = {OVSEG_PREFIX + key: value for key, value in clip.clip_model.state_dict().items()}
+    if clip.mask_embedding is not None:
+        state[OVSEG_PREFIX + MASK_EMBEDDING_KEY] = clip.mask_embedding.detach().clone()
+    return {"model": state}
+
+
+def write_ovseg_checkpoint(path: str, clip: MaskPromptCLIP) -> None:
+    with atomic_path(path) as partial:
+        torch.save(ovseg_state(clip), partial)

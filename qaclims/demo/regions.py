@@ -1,0 +1,86 @@
+"""Region images as QA-CLIMS's region contrast shows them to CLIP, for the stand-in CLIP to learn from.
+
+RITC multiplies the ImageNet-normalised image by a soft CAM (or by one minus it for the background)
+and gives the mask-prompt CLIP the binary mask CAM >= alpha * max(CAM). Here the soft masks are
+ground-truth masks, grown, blurred, dimmed or cut, so that the stand-in meets what RITC will show it;
+each region is captioned by the pixel shares of what it shows.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from qaclims.data.images import imagenet_normalise
+from qaclims.models.mask_clip import foreground_adaptive_threshold
+
+BACKGROUND = "background"  # the caption component of the background pixels
+FAT_ALPHA = 0.1  # ritc.alpha's default: the binary mask of a soft region
+
+
+def image_tensors(images: list[np.ndarray], labels: list[np.ndarray], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """([N, 3, S, S] ImageNet-normalised pixels, [N, S, S] long labels), resized to S x S as RITC resizes its crops."""
+    pixels = [imagenet_normalise(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+              for image in images]
+    resized = [np.asarray(Image.fromarray(label).resize((size, size), Image.Resampling.NEAREST)) for label in labels]
+    return (torch.from_numpy(np.stack(pixels).transpose(0, 3, 1, 2).copy()),
+            torch.from_numpy(np.stack(resized).astype(np.int64)))
+
+
+def _blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = int(2 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-x**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    m = F.pad(mask[None, None], (radius, radius, 0, 0), mode="replicate")
+    m = F.conv2d(m, kernel.view(1, 1, 1, -1))
+    m = F.conv2d(F.pad(m, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return m[0, 0]
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    return F.max_pool2d(mask[None, None], 2 * radius + 1, 1, radius)[0, 0]
+
+
+def object_region(label: torch.Tensor, value: int) -> torch.Tensor:
+    """The clean region of one class: its ground-truth mask."""
+    return (label == value).float()
+
+
+def background_region(label: torch.Tensor) -> torch.Tensor:
+    """The clean background region: what no object covers (the boundary band left out)."""
+    return (label == 0).float()
+
+
+def noisy_region(label: torch.Tensor, value: int, foreground: bool, rng: np.random.Generator) -> torch.Tensor:
+    """A soft region like a CAM gives: the class's object (often grown into its surroundings), or everything but
+    it (sometimes with part of it left in), then blurred and dimmed."""
+    obj = object_region(label, value)
+    size = label.shape[-1]
+    if foreground:
+        base = _dilate(obj, int(rng.integers(1, size // 6))) if rng.random() < 0.5 else obj
+    else:
+        base = 1 - obj
+        ys, xs = torch.nonzero(obj, as_tuple=True)
+        if len(ys) and rng.random() < 0.4:
+            yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+            angle = rng.uniform(0, 2 * np.pi)
+            # The part of the object on one side of a line through its centre stays in.
+            offset = (yy - ys.float().mean()) * np.sin(angle) + (xx - xs.float().mean()) * np.cos(angle)
+            base = torch.maximum(base, obj * (offset > rng.uniform(-3, 3)).float())
+    sigma = float(rng.choice([0, 0.7, 1.5]))
+    return (_blur(base, sigma) if sigma else base) * float(rng.uniform(0.5, 1.0))
+
+
+def shares(region: torch.Tensor, label: torch.Tensor, values: list[int]) -> dict:
+    """What the region shows: {BACKGROUND or class value: share of its mass}."""
+    mass = {BACKGROUND: float((region * (label == 0)).sum())}
+    mass |= {value: float((region * (label == value)).sum()) for value in values}
+    total = sum(mass.values())
+    return {part: weight / total for part, weight in mass.items() if weight > 0} if total else {BACKGROUND: 1.0}
+
+
+def clip_inputs(pixels: torch.Tensor, regions: torch.Tensor,
+                alpha: float = FAT_ALPHA) -> tuple[torch.Tensor, torch.Tensor]:
+    """(region images [N, 3, S, S], binary masks [N, 1, S, S]) of soft ``regions`` [N, S, S], as RITC builds them."""
+    return pixels * regions[:, None], foreground_adaptive_threshold(regions[:, None], alpha)
