@@ -15,6 +15,7 @@ from qaclims.demo.knowledge import answer_scores
 from qaclims.demo.pretrain_backbone import BackbonePretraining, pretrain_backbone
 from qaclims.demo.pretrain_blip import BlipPretraining, pretrain_blip
 from qaclims.demo.pretrain_clip import MASK_PROMPT_DEPTH, ClipPretraining, pretrain_clip
+from qaclims.demo.regions import BACKGROUND, shares
 from qaclims.demo.world import BACKGROUNDS, KIND_WORDS
 from qaclims.errors import ConfigError
 from qaclims.models.backbone import imagenet_resnet, output_stride_16_resnet
@@ -138,3 +139,20 @@ def test_demo_file_keys_become_the_stand_ins_paths_and_nothing_else_changes():
     assert config["cam"]["backbone_weights"] == "demo"  # the given config is left as it was
     with pytest.raises(ConfigError, match="ritc.ovseg_checkpoint: `demo` is the stand-in CLIP's"):
         demo_file_keys(validate_config({"ritc": {"ovseg_checkpoint": "demo"}}))
+
+
+def test_a_region_names_an_object_by_how_much_of_it_shows_and_the_background_by_its_share():
+    label = torch.zeros(20, 20, dtype=torch.long)
+    label[5:9, 5:10] = 1  # an object of 20 pixels in 400
+    rest = 1 - (label == 1).float()
+    half_left = rest.clone()
+    half_left[5:9, 5:7] = 1.0  # the background region keeps 8 of the object's 20 pixels
+    weights = shares(half_left * 0.6, label, [1])  # a dimmed region reads as the same region
+    # The object's pixel share would be 8 / 388; seen as 8 / 20 of it, it weighs 0.4 against 380 / 388.
+    assert weights[1] == pytest.approx(0.4 / (0.4 + 380 / 388))
+    assert shares(rest, label, [1]) == {BACKGROUND: 1.0}
+    grown = (label == 1).float()
+    grown[4, 5:10] = 1.0  # a whole object and 5 background pixels
+    grown_weights = shares(grown, label, [1])
+    assert grown_weights[BACKGROUND] == pytest.approx((5 / 25) / (5 / 25 + 1))
+    assert shares(torch.zeros(20, 20), label, [1]) == {BACKGROUND: 1.0}

@@ -3,7 +3,7 @@
 RITC multiplies the ImageNet-normalised image by a soft CAM (or by one minus it for the background)
 and gives the mask-prompt CLIP the binary mask CAM >= alpha * max(CAM). Here the soft masks are
 ground-truth masks, grown, blurred, dimmed or cut, so that the stand-in meets what RITC will show it;
-each region is captioned by the pixel shares of what it shows.
+each region is captioned by what it shows (``shares``).
 """
 
 import numpy as np
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from qaclims.data.images import imagenet_normalise
+from qaclims.data.labels import IGNORE_INDEX
 from qaclims.models.mask_clip import foreground_adaptive_threshold
 
 BACKGROUND = "background"  # the caption component of the background pixels
@@ -73,11 +74,22 @@ def noisy_region(label: torch.Tensor, value: int, foreground: bool, rng: np.rand
 
 
 def shares(region: torch.Tensor, label: torch.Tensor, values: list[int]) -> dict:
-    """What the region shows: {BACKGROUND or class value: share of its mass}."""
-    mass = {BACKGROUND: float((region * (label == 0)).sum())}
-    mass |= {value: float((region * (label == value)).sum()) for value in values}
-    total = sum(mass.values())
-    return {part: weight / total for part, weight in mass.items() if weight > 0} if total else {BACKGROUND: 1.0}
+    """What the region shows, as a caption's weights: {BACKGROUND or class value: weight}, summing to one.
+
+    An object counts by how much of it the region shows, the background by its share of the region's
+    mass: CLIP names an object that it sees even in part, so a background region that keeps half a cat
+    reads partly as a cat, where the cat's pixel share would leave it a few percent.
+    """
+    seen = region / region.max().clamp(min=1e-6)
+    total = float(seen[label != IGNORE_INDEX].sum())
+    if total == 0:
+        return {BACKGROUND: 1.0}
+    weights = {BACKGROUND: float((seen * (label == 0)).sum()) / total}
+    for value in values:
+        area = float((label == value).sum())
+        weights[value] = float((seen * (label == value)).sum()) / area if area else 0.0
+    weight_sum = sum(weights.values())
+    return {part: weight / weight_sum for part, weight in weights.items() if weight > 0}
 
 
 def clip_inputs(pixels: torch.Tensor, regions: torch.Tensor,

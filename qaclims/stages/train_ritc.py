@@ -1,5 +1,7 @@
 """Train the QA-CLIMS CAM network against a frozen mask-prompt CLIP and the VQA text corpus."""
 
+import warnings
+
 import pandas as pd
 import torch
 from safetensors.torch import load_file
@@ -73,8 +75,12 @@ def training_clip(clip_model: torch.nn.Module, depth: int, ovseg_checkpoint: str
     image. OV-Seg's checkpoint is a CLIP fine-tuned on masked images with its prompt, so it is not
     loaded then.
     """
-    clip = MaskPromptCLIP(clip_model, depth).to(device)
-    if ovseg_checkpoint and depth:
+    prompt_from_checkpoint = bool(ovseg_checkpoint and depth)
+    with warnings.catch_warnings():
+        if prompt_from_checkpoint:  # the zero mask embeddings are replaced just below: no warning in the log
+            warnings.simplefilter("ignore")
+        clip = MaskPromptCLIP(clip_model, depth).to(device)
+    if prompt_from_checkpoint:
         clip.load_ovseg_checkpoint(ovseg_checkpoint)
     elif ovseg_checkpoint:
         print(f"ritc.mask_prompt_depth 0: plain clip.* CLIP on the masked image, as the reference's "
