@@ -10,7 +10,12 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from qaclims.errors import QaclimsError
-from qaclims.report.ablation import ablation_html, ablation_table, overrides_in_words
+from qaclims.report.ablation import (
+    ablation_html,
+    ablation_table,
+    ablation_text,
+    overrides_in_words,
+)
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
 from qaclims.report.html import page, table
 from qaclims.report.inputs import read_summary, read_table
@@ -93,6 +98,15 @@ def test_ablation_table_adds_the_scores_of_each_extra_split():
                                            "habitat: foreground under-activation (%)"]
     np.testing.assert_allclose(frame.iloc[0, -3:].astype(float), [40, 50, 10])
 
+
+def test_ablation_text_for_the_log_keeps_the_whole_split_columns_in_percent():
+    splits = {"habitat": {"miou": 0.4, "background_false_activation": 0.5, "foreground_under_activation": 0.1,
+                          "images": 3}}
+    frame = ablation_table({"ritc": {**CAMS["ritc"], **RATES, "splits": splits}}, {})
+    header, row = ablation_text(frame).splitlines()
+    assert "habitat" not in header and header.split()[:2] == ["variant", "overrides"]
+    assert row.split()[:2] == ["QA-CLIMS", "none:"] and "60.7" in row.split()
+    assert f"{CAMS['ritc']['best_threshold']:.2f}" in row.split()
 
 def test_table_escapes_text_and_dashes_missing_values():
     text = table(pd.DataFrame({"name": ["<b>&"], "value": [float("nan")], "count": [3]}))

@@ -60,3 +60,10 @@ def ablation_html(frame: pd.DataFrame) -> str:
         "foreground under-activation: the share of ground-truth object pixels labelled background; both at the "
         "fixed threshold. The best threshold is tuned on the evaluation labels, so compare the fixed-threshold "
         "mIoU. Only QA-CLIMS feeds the pseudo labels.")
+
+
+def ablation_text(frame: pd.DataFrame) -> str:
+    """The table's whole-split columns as plain text, for the log: the extra splits' columns stay in the HTML."""
+    whole_split = [column for column in frame.columns if ": " not in column]
+    formats = {column: "{:.1f}".format for column in whole_split if column.endswith("(%)")}
+    return frame[whole_split].to_string(index=False, formatters={**formats, "best threshold": "{:.2f}".format})

@@ -16,7 +16,7 @@ from qaclims.config import ritc_variants
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
-from qaclims.report.ablation import ablation_html, ablation_table
+from qaclims.report.ablation import ablation_html, ablation_table, ablation_text
 from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
 from qaclims.report.html import page, table, thumbnail_uri
 from qaclims.report.inputs import read_summary, read_table
@@ -97,6 +97,7 @@ def write_ablation(args, cam_summaries: dict, variants) -> None:
                                      for variant, path in zip(args.variants, args.variant_summaries)}}
     frame = ablation_table(summaries, {variant: variants[variant] for variant in args.variants})
     write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
+    print(ablation_text(frame))
 
 
 def write_overlays(args, index, count: int) -> None:
