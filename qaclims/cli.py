@@ -10,6 +10,7 @@ from qaclims.errors import QaclimsError
 # even once stages import torch.
 STAGES = {
     "demo-data": "qaclims.stages.demo_data",
+    "prepare-images": "qaclims.stages.prepare_images",
     "index": "qaclims.stages.index",
     "check-data": "qaclims.stages.check_data",
     "dataset-report": "qaclims.stages.dataset_report",

@@ -11,6 +11,7 @@ module imports nothing heavy, so the Snakefile can read it.
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "demo_data": ("demo", "dataset.classes"),
+    "prepare_images": ("dataset",),
     "index": ("dataset",),
     "check_data": ("dataset", "output_dir"),
     "dataset_report": ("report.montage_images", "report.montage_split", "report.montage_columns"),

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
+from qaclims.data.folder import MASK_PATTERN, read_folder
 from qaclims.data.index import (
     DatasetIndex,
     check_masks_present,
@@ -32,21 +33,33 @@ def build_index(dataset: dict, root: str, threads: int = 1) -> BuiltIndex:
             f"config key dataset.mask_splits: {unknown_mask_splits} are not in dataset.splits {splits}"
         )
     warnings = []
-    if kind in ("demo", "voc12"):
+    mask_pattern = dataset["mask_pattern"]
+    if kind == "demo":
         unknown = [name for name in classes if name not in VOC_CLASSES]
         if unknown:
             raise ConfigError(
-                f"config key dataset.classes: {unknown} are not VOC class names; choose from {list(VOC_CLASSES)}"
+                f"config key dataset.classes: {unknown} are not VOC class names, which the demo draws; choose from "
+                f"{list(VOC_CLASSES)}, or use dataset.kind folder for classes of your own"
             )
-        records = read_voc(root, classes, splits, dataset["voc_split_list"], dataset["mask_pattern"])
+    if kind in ("demo", "voc12"):
+        records = read_voc(root, classes, splits, dataset["voc_split_list"], mask_pattern)
+    elif kind == "folder":
+        folder, mask_pattern = read_folder(root, classes, splits), MASK_PATTERN
+        records = folder.records
+        if folder.unlabelled:
+            warnings.append(f"{len(folder.unlabelled)} images have no class and are left out of training, "
+                            f"first: {folder.unlabelled[:5]}")
+        if folder.unlisted:
+            warnings.append(f"{len(folder.unlisted)} images are not in labels.csv and are left out, "
+                            f"first: {folder.unlisted[:5]}")
     else:
         records, unlabelled = read_coco(
             root, classes, splits, dataset["coco_annotations"], dataset["coco_images"], dataset["mask_pattern"]
         )
         warnings += [f"{count} {split} images have no label and are left out of the index"
                      for split, count in unlabelled.items() if count]
-    check_masks_present(records, dataset["mask_splits"], dataset["mask_pattern"])
-    records = inspect_records(records, dataset["decode_images"], threads)
+    check_masks_present(records, dataset["mask_splits"], mask_pattern)
+    records = inspect_records(records, dataset["decode_images"], threads, upright=kind == "folder")
     unlabelled_ids = [record.image_id for record in records if not record.labels]
     if unlabelled_ids:
         warnings.append(f"{len(unlabelled_ids)} images have no object label, first: {unlabelled_ids[:5]}")

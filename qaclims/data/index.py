@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from qaclims.data.images import upright_size
 from qaclims.data.records import ImageRecord
 from qaclims.errors import DatasetError
 from qaclims.runtime.atomic import atomic_path
@@ -34,13 +35,15 @@ def label_column(class_name: str) -> str:
     return f"label:{class_name}"
 
 
-def image_size(path: str, decode: bool) -> tuple[int, int]:
-    """(height, width) of an image; with ``decode`` the whole file is decoded to catch corruption."""
+def image_size(path: str, decode: bool, upright: bool = False) -> tuple[int, int]:
+    """(height, width) of an image, with ``upright`` as its EXIF orientation shows it; with ``decode`` the whole
+    file is decoded to catch corruption."""
     if not os.path.isfile(path):
         raise DatasetError(f"image {path} does not exist; every image in a split list needs one")
     try:
         with Image.open(path) as image:
             width, height = image.size
+            size = upright_size(image) if upright else (height, width)
             if decode:
                 # A reduced-scale JPEG decode still reads every entropy-coded block,
                 # so truncation and corruption are caught at a fraction of the cost.
@@ -48,7 +51,7 @@ def image_size(path: str, decode: bool) -> tuple[int, int]:
                 image.load()
     except (OSError, SyntaxError) as error:
         raise DatasetError(f"image {path} cannot be read ({error}); replace the file") from error
-    return height, width
+    return size
 
 
 def mask_size(path: str) -> tuple[int, int]:
@@ -60,9 +63,10 @@ def mask_size(path: str) -> tuple[int, int]:
     return height, width
 
 
-def inspect_record(record: ImageRecord, decode: bool) -> ImageRecord:
-    """Fill the image size, checking that the image reads and the mask matches it."""
-    record.height, record.width = image_size(record.image_path, decode)
+def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> ImageRecord:
+    """Fill the image size (upright: as its EXIF orientation shows it), checking that the image reads and the mask
+    matches it."""
+    record.height, record.width = image_size(record.image_path, decode, upright)
     if record.mask_path is not None:
         size = mask_size(record.mask_path)
         if size != (record.height, record.width):
@@ -73,11 +77,11 @@ def inspect_record(record: ImageRecord, decode: bool) -> ImageRecord:
     return record
 
 
-def inspect_records(records: list[ImageRecord], decode: bool, threads: int) -> list[ImageRecord]:
+def inspect_records(records: list[ImageRecord], decode: bool, threads: int, upright: bool = False) -> list[ImageRecord]:
     # PIL releases the GIL while decoding, so threads overlap the I/O and the decode.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(tqdm(
-            pool.map(lambda record: inspect_record(record, decode), records),
+            pool.map(lambda record: inspect_record(record, decode, upright), records),
             total=len(records), desc="checking images", unit="img", mininterval=1.0,
         ))
 

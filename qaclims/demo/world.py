@@ -8,6 +8,7 @@ None draws every background equally, the world of the stand-ins' pretraining, wh
 that correlation.
 """
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,11 +55,25 @@ PAIR_RATE = 0.4  # how often an image of several objects holds two classes
 PRETRAINING_DRAWING = {"min_size": 96, "max_size": 160, "max_objects": 2, "object_size": (0.12, 0.3)}
 
 
+def looks(class_name: str) -> tuple[str, tuple[int, int, int]]:
+    """A class's shape and colour: VOC's from LOOKS, any other name's drawn from a hash of the name, so that the
+    stand-in models can learn the classes of a folder dataset too."""
+    if class_name in LOOKS:
+        return LOOKS[class_name]
+    code = zlib.crc32(class_name.encode())
+    return SHAPES[code % len(SHAPES)], tuple(int(channel) for channel in code.to_bytes(4, "big")[1:])
+
+
+def habitat_of(class_name: str) -> str:
+    """A class's habitat: VOC's from HABITATS, any other name's drawn from a hash of the name."""
+    return HABITATS.get(class_name) or BACKGROUNDS[zlib.crc32(class_name.encode()) % len(BACKGROUNDS)]
+
+
 def kinds_of(class_name: str) -> dict[str, tuple[int, int, int] | None]:
     """The kinds of a class, each with its accent colour (None: plain)."""
     if class_name in KIND_ACCENTS:
         return KIND_ACCENTS[class_name]
-    colour = np.array(LOOKS[class_name][1])
+    colour = np.array(looks(class_name)[1])
     shade = colour * 0.35 if colour.mean() > 110 else np.minimum(colour + 150, 255)
     accent = tuple(int(c) for c in shade)
     return {kind: None if kind == "plain" else accent for kind in KIND_WORDS}
@@ -108,7 +123,7 @@ def pattern(kind: str, height: int, width: int) -> np.ndarray:
 
 def surface(class_name: str, kind: str, height: int, width: int) -> np.ndarray:
     """[H, W, 3] float: the class's colour with its kind's accent pattern."""
-    colour = np.array(LOOKS[class_name][1], dtype=np.float32)
+    colour = np.array(looks(class_name)[1], dtype=np.float32)
     accent = kinds_of(class_name)[kind]
     if accent is None:
         return np.broadcast_to(colour, (height, width, 3))
@@ -183,7 +198,7 @@ def choose_classes(rng: np.random.Generator, num_classes: int, max_objects: int)
 def choose_background(rng: np.random.Generator, present: Sequence[str], habitat_rate: float | None) -> str:
     if habitat_rate is None:
         return BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    habitats = sorted({HABITATS[name] for name in present})
+    habitats = sorted({habitat_of(name) for name in present})
     others = [name for name in BACKGROUNDS if name not in habitats]
     if rng.random() < habitat_rate or not others:
         return habitats[int(rng.integers(len(habitats)))]
@@ -208,7 +223,7 @@ def render(rng: np.random.Generator, classes: Sequence[str], habitat_rate: float
         for k in indices:
             radius = float(rng.uniform(*object_size)) * min(height, width)
             cy, cx = float(rng.uniform(radius, height - radius)), float(rng.uniform(radius, width - radius))
-            mask = shape_mask(LOOKS[classes[k]][0], height, width, cy, cx, radius)
+            mask = shape_mask(looks(classes[k])[0], height, width, cy, cx, radius)
             label[mask] = k + 1
             masks.append(mask)
         if all((label[m] == k + 1).sum() >= MIN_VISIBLE_FRACTION * m.sum() for k, m in zip(indices, masks)):
@@ -225,7 +240,7 @@ def render(rng: np.random.Generator, classes: Sequence[str], habitat_rate: float
     shown = {obj.class_index for obj in objects}
     canvas += rng.normal(0.0, 5.0, size=canvas.shape)
     label[boundary_band(label)] = IGNORE_INDEX
-    habitat = any(HABITATS[classes[k]] == scenery for k in shown)
+    habitat = any(habitat_of(classes[k]) == scenery for k in shown)
     return WorldImage(np.clip(canvas, 0, 255).astype(np.uint8), label, objects,
                       {k: kind for k, kind in kinds.items() if k in shown}, scenery, habitat)
 

@@ -87,11 +87,16 @@ def benchmark_path(rule_name):
     return f"{OUT}/benchmarks/{rule_name}.tsv"
 
 
+# The folder that the index reads: a folder dataset's prepared copy (photos upright, RGB, capped), otherwise the
+# dataset itself.
+INDEXED_ROOT = f"{OUT}/data/prepared" if config["dataset"]["kind"] == "folder" else DATASET_ROOT
+
+
 def dataset_inputs(wildcards):
     """The files that define the dataset: a change to any of them rebuilds the index."""
     dataset = config["dataset"]
-    if dataset["kind"] == "demo":
-        return [DATASET_ROOT]
+    if dataset["kind"] in ("demo", "folder"):
+        return [INDEXED_ROOT]
     if dataset["kind"] == "voc12":
         pattern = dataset["voc_split_list"]
     else:

@@ -1,4 +1,5 @@
-# Dataset: the synthetic demo (when configured), the checked index, and a report on it.
+# Dataset: the synthetic demo or a folder dataset's prepared photos (when configured), the checked index, and a
+# report on it.
 
 
 if config["dataset"]["kind"] == "demo":
@@ -22,6 +23,31 @@ if config["dataset"]["kind"] == "demo":
             cpu_stage("demo-data --config {params.config:q} --out {output.root:q} > {log:q} 2>&1")
 
 
+if config["dataset"]["kind"] == "folder":
+
+    rule prepare_images:
+        input:
+            labels=os.path.join(DATASET_ROOT, "labels.csv"),
+        output:
+            root=directory(INDEXED_ROOT),
+        params:
+            config=stage_config("prepare_images"),
+            code=stage_code("prepare_images"),
+            root=DATASET_ROOT,
+        log:
+            log_path("prepare_images"),
+        benchmark:
+            benchmark_path("prepare_images")
+        threads: 4
+        resources:
+            mem_mb=4000,
+        conda:
+            CONDA_ENV
+        shell:
+            cpu_stage("prepare-images --config {params.config:q} --root {params.root:q} --out {output.root:q}"
+            " --threads {threads} > {log:q} 2>&1")
+
+
 rule index:
     input:
         dataset_inputs,
@@ -30,7 +56,7 @@ rule index:
     params:
         config=stage_config("index"),
         code=stage_code("index"),
-        root=DATASET_ROOT,
+        root=INDEXED_ROOT,
     log:
         log_path("index"),
     benchmark:
