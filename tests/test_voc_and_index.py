@@ -281,8 +281,10 @@ def test_missing_mask_in_a_mask_split_names_split_and_image(root):
     assert "dataset.mask_splits" in message
 
 
-def test_class_that_is_not_a_voc_name_is_a_config_error(root):
-    with pytest.raises(ConfigError, match=r"dataset\.classes: \['unicorn'\]"):
+def test_class_that_is_not_a_voc_name_is_a_config_error_for_the_demo_only(root):
+    with pytest.raises(ConfigError, match=r"dataset\.classes: \['unicorn'\].*dataset.kind folder"):
+        build(root, kind="demo", classes=["cat", "unicorn"])
+    with pytest.raises(DatasetError, match=r"names class '\w+', which is not in dataset.classes"):
         build(root, classes=["cat", "unicorn"])
 
 
