@@ -46,10 +46,13 @@ PIPELINE_OUTPUTS = [
     rules.demo_knowledge.output if config["dataset"]["kind"] == "demo" else [],
     rules.corpus.output,
     expand(rules.train_ritc.output, network="ritc"),
-    expand(rules.eval_cam.output, network=EVALUATED_NETWORKS),
-    rules.eval_pseudo.output,
-    rules.eval_seg.output,
+    expand(rules.eval_cam.output, network=EVALUATED_NETWORKS) if SCORES_CAMS else [],
+    rules.eval_pseudo.output if SCORES_CAMS else [],
+    rules.train_seg.output,
+    rules.export.output,
+    rules.eval_seg.output if SCORES_SEG else [],
     rules.seg_submission.output if config["infer_seg"]["test_split"] else [],
+    rules.predict.output if config["predict"]["images"] else [],
 ]
 
 

@@ -25,14 +25,18 @@ STAGES = {
     "train-ritc": "qaclims.stages.train_ritc",
     "make-cam": "qaclims.stages.make_cam",
     "eval-cam": "qaclims.stages.eval_cam",
+    "cam-overlays": "qaclims.stages.cam_overlays",
     "ir-label": "qaclims.stages.ir_label",
     "train-irn": "qaclims.stages.train_irn",
     "pseudo-label": "qaclims.stages.pseudo_label",
     "eval-pseudo": "qaclims.stages.eval_pseudo",
+    "label-overlays": "qaclims.stages.label_overlays",
     "train-seg": "qaclims.stages.train_seg",
     "infer-seg": "qaclims.stages.infer_seg",
     "eval-seg": "qaclims.stages.eval_seg",
     "seg-submission": "qaclims.stages.seg_submission",
+    "predict": "qaclims.stages.predict",
+    "export-labels": "qaclims.stages.export_labels",
     "report-summary": "qaclims.stages.report_summary",
 }
 

@@ -27,14 +27,18 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "train_ritc": ("ritc", "cam.backbone", "cam.seed", "device", "precision"),
     "make_cam": ("make_cam", "cam.backbone", "device"),
     "eval_cam": ("eval_cam",),
+    "cam_overlays": ("eval_cam.overlays", "eval_cam.threshold", "make_cam.split"),
     "ir_label": ("ir_label", "make_cam.split"),
     "train_irn": ("irn", "cam.backbone", "cam.backbone_weights", "make_cam.split", "device"),
     "pseudo_label": ("pseudo_label", "irn.crop_size", "irn.displacement", "cam.backbone", "make_cam.split", "device"),
     "eval_pseudo": ("eval_cam.split", "eval_cam.overlays"),
+    "label_overlays": ("eval_cam.overlays", "make_cam.split"),
     "train_seg": ("seg", "device", "precision"),
     "infer_seg": ("seg", "infer_seg", "device", "precision"),
     "eval_seg": ("infer_seg.split",),
     "seg_submission": ("infer_seg.test_split",),
+    "export_labels": ("seg.split",),
+    "predict": ("seg", "infer_seg", "dataset.classes", "dataset.max_long_side", "device", "precision"),
     "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants"),
 }
 

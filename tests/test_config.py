@@ -27,7 +27,7 @@ def test_empty_config_gets_every_default():
     config = validate_config({})
     assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
                            "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam",
-                           "ir_label", "irn", "pseudo_label", "seg", "infer_seg"}
+                           "ir_label", "irn", "pseudo_label", "seg", "predict", "infer_seg"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
     assert config["output_dir"] == "results"
     dataset = config["dataset"]
@@ -42,6 +42,7 @@ def test_empty_config_gets_every_default():
         "coco_annotations": "annotations/instances_{split}2014.json",
         "coco_images": "{split}2014",
         "decode_images": True,
+        "max_long_side": 500,
     }
     assert config["demo"] == {"seed": 0, "num_train": 30, "num_train_extra": 30, "num_val": 20,
                               "min_size": 96, "max_size": 160, "max_objects": 3, "jpeg_quality": 92,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from qaclims.cam.labels import label_map
 from qaclims.data.labels import VOC_PALETTE
 
 
@@ -55,6 +56,14 @@ def heatmap(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarra
     value = np.clip(cam.astype(np.float32), 0, 1)[..., None]
     colours = np.concatenate([np.clip(2 * value - 1, 0, 1), 1 - np.abs(2 * value - 1), np.clip(1 - 2 * value, 0, 1)], axis=-1)
     return ((1 - alpha) * image.astype(np.float32) + alpha * 255 * colours).round().astype(np.uint8)
+
+
+def cam_overlay(image: np.ndarray, cams: dict, threshold: float, *labels: np.ndarray) -> np.ndarray:
+    """The image, a heat map per labelled class, the prediction at ``threshold`` and any further label maps (the
+    ground truth), side by side."""
+    prediction = label_map(cams["high_res"], cams["keys"], threshold)
+    return side_by_side(image, *(heatmap(image, cam) for cam in cams["high_res"]),
+                        *(label_picture(label) for label in (prediction, *labels)))
 
 
 def label_picture(label: np.ndarray) -> np.ndarray:

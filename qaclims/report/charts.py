@@ -60,6 +60,13 @@ def threshold_sweep_figure(sweeps: Mapping[str, pd.DataFrame], best_thresholds: 
     return figure
 
 
+def message_figure(text: str) -> Figure:
+    """A small figure that says ``text``: a chart's place when there is nothing to draw."""
+    figure = Figure(figsize=(6.5, 1.0))
+    figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return figure
+
+
 def svg_text(figure: Figure) -> str:
     """The figure as SVG. No date and a fixed id salt: the same figure gives the same file."""
     buffer = io.StringIO()

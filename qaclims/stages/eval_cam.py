@@ -10,18 +10,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from qaclims.cam.inference import checked_cams
-from qaclims.cam.labels import label_map
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.stage_outputs import checked_label_map, files_by_image
 from qaclims.errors import DatasetError
 from qaclims.evaluation.metrics import ThresholdSweep, best_position
-from qaclims.evaluation.pictures import (
-    evenly_spaced,
-    heatmap,
-    label_picture,
-    side_by_side,
-)
+from qaclims.evaluation.pictures import cam_overlay, evenly_spaced
 from qaclims.evaluation.tables import activation_rates, write_per_class
 from qaclims.runtime.atomic import atomic_directory, atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
@@ -37,13 +31,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--per-class", required=True, help="csv to write")
     parser.add_argument("--sweep", required=True, help="csv to write")
     parser.add_argument("--overlays", required=True, help="folder of overlay PNGs to write")
-
-
-def overlay(image_path: str, cams: dict, threshold: float, ground_truth: np.ndarray) -> np.ndarray:
-    """The image, a heat map per labelled class, the prediction and the ground truth, side by side."""
-    image = np.asarray(load_rgb(image_path))
-    return side_by_side(image, *(heatmap(image, cam) for cam in cams["high_res"]),
-                        label_picture(label_map(cams["high_res"], cams["keys"], threshold)), label_picture(ground_truth))
 
 
 def split_scores(confusion, images: int) -> dict:
@@ -79,7 +66,7 @@ def run(args) -> None:
                 if row.image_id in members[name]:
                     split_sweep.update(cams["high_res"], cams["keys"], ground_truth)
             if row.image_id in shown:
-                picture = overlay(row.image_path, cams, settings["threshold"], ground_truth)
+                picture = cam_overlay(np.asarray(load_rgb(row.image_path)), cams, settings["threshold"], ground_truth)
                 Image.fromarray(picture).save(os.path.join(overlay_dir, f"{row.image_id}.png"))
 
     mean_ious = sweep.mean_ious()

@@ -17,8 +17,13 @@ from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
 from qaclims.report.ablation import ablation_html, ablation_table, ablation_text
-from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
-from qaclims.report.html import page, table, thumbnail_uri
+from qaclims.report.charts import (
+    message_figure,
+    per_class_iou_figure,
+    svg_text,
+    threshold_sweep_figure,
+)
+from qaclims.report.html import note, page, table, thumbnail_uri
 from qaclims.report.inputs import read_summary, read_table
 from qaclims.report.overlays import overlay_montage
 from qaclims.report.resources import (
@@ -27,7 +32,13 @@ from qaclims.report.resources import (
     rule_resources,
     rules_without_records,
 )
-from qaclims.report.scores import miou_html, miou_table, network_name, per_class_iou
+from qaclims.report.scores import (
+    NO_SCORES,
+    miou_html,
+    miou_table,
+    network_name,
+    per_class_iou,
+)
 from qaclims.report.vqa_samples import pick_images, vqa_samples_html
 from qaclims.runtime.atomic import atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
@@ -42,17 +53,19 @@ def add_arguments(parser) -> None:
     add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--networks", nargs="+", required=True, help="CAM networks, in the order of the --cam-* lists")
-    parser.add_argument("--cam-summaries", nargs="+", required=True, help="eval_cam json, one per network")
-    parser.add_argument("--cam-per-class", nargs="+", required=True, help="eval_cam per-class csv, one per network")
-    parser.add_argument("--cam-sweeps", nargs="+", required=True, help="eval_cam sweep csv, one per network")
-    parser.add_argument("--cam-overlays", nargs="+", required=True, help="eval_cam overlay folders, one per network")
-    parser.add_argument("--variants", nargs="*", default=[], help="the ablation variants of ritc.variants")
+    # The scores are absent where their split has no masks: then the overlays come from cam_overlays and
+    # label_overlays instead of the evaluation stages.
+    parser.add_argument("--cam-summaries", nargs="*", default=[], help="eval_cam json, one per network, if scored")
+    parser.add_argument("--cam-per-class", nargs="*", default=[], help="eval_cam per-class csv, one per network")
+    parser.add_argument("--cam-sweeps", nargs="*", default=[], help="eval_cam sweep csv, one per network")
+    parser.add_argument("--cam-overlays", nargs="+", required=True, help="CAM overlay folders, one per network")
+    parser.add_argument("--variants", nargs="*", default=[], help="the scored ablation variants of ritc.variants")
     parser.add_argument("--variant-summaries", nargs="*", default=[], help="eval_cam json, one per variant")
-    parser.add_argument("--pseudo-summary", required=True)
-    parser.add_argument("--pseudo-per-class", required=True)
-    parser.add_argument("--pseudo-overlays", required=True, help="eval_pseudo overlay folder")
-    parser.add_argument("--seg-summary", required=True)
-    parser.add_argument("--seg-per-class", required=True)
+    parser.add_argument("--pseudo-summary", help="eval_pseudo json, if scored")
+    parser.add_argument("--pseudo-per-class", help="eval_pseudo per-class csv, if scored")
+    parser.add_argument("--pseudo-overlays", required=True, help="label overlay folder")
+    parser.add_argument("--seg-summary", help="eval_seg json, if scored")
+    parser.add_argument("--seg-per-class", help="eval_seg per-class csv, if scored")
     parser.add_argument("--answers", required=True, help="merged VQA answers parquet")
     parser.add_argument("--corpus", required=True, help="corpus parquet")
     parser.add_argument("--model-scores", nargs="*", default=[],
@@ -74,16 +87,23 @@ def save_png(picture: Image.Image, path: str) -> None:
         picture.save(partial, format="PNG")
 
 
+def read_if_given(path: str | None, reader, keys: list[str]):
+    return None if path is None else reader(path, keys)
+
+
 def write_scores(args, cam_summaries: dict) -> None:
-    """The mIoU table, the per-class bars and the threshold sweep."""
-    pseudo = read_summary(args.pseudo_summary, ["miou", "split", "images"])
-    segmentation = read_summary(args.seg_summary, ["miou", "split", "images"])
+    """The mIoU table, the per-class bars and the threshold sweep, of what was scored."""
+    pseudo = read_if_given(args.pseudo_summary, read_summary, ["miou", "split", "images"])
+    segmentation = read_if_given(args.seg_summary, read_summary, ["miou", "split", "images"])
     write_text(args.miou, page("mIoU per stage", miou_html(miou_table(cam_summaries, pseudo, segmentation))))
 
     cam_per_class = {network: read_table(path, ["class", "iou"]) for network, path in zip(args.networks, args.cam_per_class)}
-    iou = per_class_iou(cam_per_class, read_table(args.pseudo_per_class, ["class", "iou"]),
-                        read_table(args.seg_per_class, ["class", "iou"]))
-    write_text(args.per_class_iou, svg_text(per_class_iou_figure(iou)))
+    iou = per_class_iou(cam_per_class, read_if_given(args.pseudo_per_class, read_table, ["class", "iou"]),
+                        read_if_given(args.seg_per_class, read_table, ["class", "iou"]))
+    write_text(args.per_class_iou, svg_text(per_class_iou_figure(iou) if not iou.empty else message_figure(NO_SCORES)))
+    if not cam_summaries:
+        write_text(args.threshold_sweep, svg_text(message_figure(NO_SCORES)))
+        return
     sweeps = {network_name(network): read_table(path, ["threshold", "miou"])
               for network, path in zip(args.networks, args.cam_sweeps)}
     best = {network_name(network): summary["best_threshold"] for network, summary in cam_summaries.items()}
@@ -95,6 +115,9 @@ def write_ablation(args, cam_summaries: dict, variants) -> None:
     """The ablation table: the networks of make_cam.networks, then every variant with its overrides."""
     summaries = {**cam_summaries, **{variant: read_summary(path, CAM_SUMMARY_KEYS)
                                      for variant, path in zip(args.variants, args.variant_summaries)}}
+    if not summaries:
+        write_text(args.ablation, page("Ablation: what each component adds to the CAMs", note(NO_SCORES)))
+        return
     frame = ablation_table(summaries, {variant: variants[variant] for variant in args.variants})
     write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
     print(ablation_text(frame))
@@ -104,11 +127,12 @@ def write_overlays(args, index, count: int) -> None:
     """Montages of the CAM overlays (a row per network) and of the label overlays, captioned with each image's classes."""
     class_names = {image_id: ", ".join(np.asarray(index.classes)[row.astype(bool)])
                    for image_id, row in zip(index.frame["image_id"], index.labels())}
-    cam_sources = {f"{network_name(network)}: image, CAM per labelled class, prediction, ground truth": folder
+    ground_truth = ", ground truth" if args.cam_summaries else " (no ground truth)"
+    cam_sources = {f"{network_name(network)}: image, CAM per labelled class, prediction{ground_truth}": folder
                    for network, folder in zip(args.networks, args.cam_overlays)}
     save_png(overlay_montage(cam_sources, count, class_names, "no CAM overlays: eval_cam.overlays is 0"),
              args.cam_montage)
-    label_sources = {"image, seed label (IRNet's CRF), pseudo label (random walk), ground truth": args.pseudo_overlays}
+    label_sources = {f"image, seed label (IRNet's CRF), pseudo label (random walk){ground_truth}": args.pseudo_overlays}
     save_png(overlay_montage(label_sources, count, class_names, "no label overlays: eval_cam.overlays is 0"),
              args.label_montage)
 
@@ -135,13 +159,15 @@ def write_resources(args) -> None:
 
 def run(args) -> None:
     settings = args.config["report"]
-    if not (len(args.networks) == len(args.cam_summaries) == len(args.cam_per_class) == len(args.cam_sweeps)
-            == len(args.cam_overlays)):
-        raise QaclimsError("--networks and every --cam-* option need one entry per network")
+    scored = bool(args.cam_summaries)
+    if len(args.networks) != len(args.cam_overlays) or any(
+            len(given) != len(args.networks) * scored for given in (args.cam_summaries, args.cam_per_class, args.cam_sweeps)):
+        raise QaclimsError("--networks and --cam-overlays need one entry per network, and so do the other --cam-* "
+                           "options where the CAMs are scored")
     variants = ritc_variants(args.config)
-    if len(args.variants) != len(args.variant_summaries) or set(args.variants) != set(variants):
-        raise QaclimsError(f"--variants must name each of ritc.variants {list(variants)} once, and "
-                           "--variant-summaries give one summary per variant")
+    if len(args.variants) != len(args.variant_summaries) or set(args.variants) != (set(variants) if scored else set()):
+        raise QaclimsError(f"--variants must name each of ritc.variants {list(variants)} once where the CAMs are "
+                           "scored, and --variant-summaries give one summary per variant")
     index = read_index(args.index)
     cam_summaries = {network: read_summary(path, CAM_SUMMARY_KEYS)
                      for network, path in zip(args.networks, args.cam_summaries)}
@@ -150,5 +176,7 @@ def run(args) -> None:
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)
+    if not scored:
+        print(NO_SCORES)
     print(f"wrote the report summary of {', '.join([*args.networks, *args.variants])} CAMs, pseudo labels and "
           "segmentation")

@@ -63,3 +63,28 @@ rule eval_cam:
         cpu_stage("eval-cam --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --summary {output.summary:q} --per-class {output.per_class:q} --sweep {output.sweep:q}"
         " --overlays {output.overlays:q} > {log:q} 2>&1")
+
+
+rule cam_overlays:
+    input:
+        index=rules.index.output.index,
+        cams=expand(f"{OUT}/cam/{{{{network}}}}/maps/shard-{{shard}}", shard=range(config["make_cam"]["shards"])),
+    output:
+        overlays=directory(f"{OUT}/overlays/{{network}}"),
+    wildcard_constraints:
+        network=ANY_NETWORK,
+    params:
+        config=stage_config("cam_overlays"),
+        code=stage_code("cam_overlays"),
+    log:
+        f"{OUT}/logs/cam_overlays/{{network}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/cam_overlays/{{network}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        CONDA_ENV
+    shell:
+        cpu_stage("cam-overlays --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
+        " --out {output.overlays:q} > {log:q} 2>&1")

@@ -25,7 +25,12 @@ OUT = config["output_dir"]
 # the extra evaluation splits are indexed.
 check_variants(config)
 check_extra_splits(config)
-VARIANTS = list(ritc_variants(config))
+# The evaluation stages run only for splits with masks (dataset.mask_splits), and are left out of the DAG elsewhere:
+# eval_cam and eval_pseudo score eval_cam.split, eval_seg scores infer_seg.split. Without CAM scores, cam_overlays and
+# label_overlays draw the report's overlays, and the ablation variants, which only a score compares, do not train.
+SCORES_CAMS = config["eval_cam"]["split"] in config["dataset"]["mask_splits"]
+SCORES_SEG = config["infer_seg"]["split"] in config["dataset"]["mask_splits"]
+VARIANTS = list(ritc_variants(config)) if SCORES_CAMS else []
 # The CAM networks that make_cam and eval_cam serve: those of make_cam.networks, then the ablation variants.
 EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS]
 # Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS and its variants).

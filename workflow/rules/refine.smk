@@ -119,3 +119,50 @@ rule eval_pseudo:
         cpu_stage("eval-pseudo --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
         " --seeds {input.seeds:q} --summary {output.summary:q} --per-class {output.per_class:q}"
         " --overlays {output.overlays:q} > {log:q} 2>&1")
+
+
+rule label_overlays:
+    input:
+        index=rules.index.output.index,
+        labels=PSEUDO_LABELS,
+        seeds=IR_LABELS,
+    output:
+        overlays=directory(f"{OUT}/overlays/labels"),
+    params:
+        config=stage_config("label_overlays"),
+        code=stage_code("label_overlays"),
+    log:
+        log_path("label_overlays"),
+    benchmark:
+        benchmark_path("label_overlays")
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        CONDA_ENV
+    shell:
+        cpu_stage("label-overlays --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        " --seeds {input.seeds:q} --out {output.overlays:q} > {log:q} 2>&1")
+
+
+rule export:
+    input:
+        index=rules.index.output.index,
+        labels=PSEUDO_LABELS,
+    output:
+        folder=directory(f"{OUT}/export"),
+    params:
+        config=stage_config("export_labels"),
+        code=stage_code("export_labels"),
+    log:
+        log_path("export"),
+    benchmark:
+        benchmark_path("export")
+    threads: 1
+    resources:
+        mem_mb=1000,
+    conda:
+        CONDA_ENV
+    shell:
+        cpu_stage("export-labels --config {params.config:q} --index {input.index:q} --labels {input.labels:q}"
+        " --out {output.folder:q} > {log:q} 2>&1")

@@ -3,6 +3,10 @@
 # its own: it could not report it.
 
 REPORT_NETWORKS = config["make_cam"]["networks"]
+SCORED_NETWORKS = REPORT_NETWORKS if SCORES_CAMS else []
+# The options of the scores that exist: an option with no file would take the next option as its value.
+PSEUDO_SCORE_OPTIONS = " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
+SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input.seg_per_class:q}"
 # Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE),
 # in the order of the rule files, which is the pipeline's order. The resources table lists them in this
 # order, and names those without a benchmark record (not part of this run).
@@ -13,16 +17,17 @@ rule report_summary:
     input:
         pipeline=PIPELINE_OUTPUTS,
         index=rules.index.output.index,
-        cam_summaries=expand(rules.eval_cam.output.summary, network=REPORT_NETWORKS),
-        cam_per_class=expand(rules.eval_cam.output.per_class, network=REPORT_NETWORKS),
-        cam_sweeps=expand(rules.eval_cam.output.sweep, network=REPORT_NETWORKS),
-        cam_overlays=expand(rules.eval_cam.output.overlays, network=REPORT_NETWORKS),
+        cam_summaries=expand(rules.eval_cam.output.summary, network=SCORED_NETWORKS),
+        cam_per_class=expand(rules.eval_cam.output.per_class, network=SCORED_NETWORKS),
+        cam_sweeps=expand(rules.eval_cam.output.sweep, network=SCORED_NETWORKS),
+        cam_overlays=expand((rules.eval_cam if SCORES_CAMS else rules.cam_overlays).output.overlays,
+                            network=REPORT_NETWORKS),
         variant_summaries=expand(rules.eval_cam.output.summary, network=VARIANTS),
-        pseudo_summary=rules.eval_pseudo.output.summary,
-        pseudo_per_class=rules.eval_pseudo.output.per_class,
-        pseudo_overlays=rules.eval_pseudo.output.overlays,
-        seg_summary=rules.eval_seg.output.summary,
-        seg_per_class=rules.eval_seg.output.per_class,
+        pseudo_summary=rules.eval_pseudo.output.summary if SCORES_CAMS else [],
+        pseudo_per_class=rules.eval_pseudo.output.per_class if SCORES_CAMS else [],
+        pseudo_overlays=(rules.eval_pseudo if SCORES_CAMS else rules.label_overlays).output.overlays,
+        seg_summary=rules.eval_seg.output.summary if SCORES_SEG else [],
+        seg_per_class=rules.eval_seg.output.per_class if SCORES_SEG else [],
         answers=rules.vqa_merge.output.answers,
         corpus=rules.corpus.output.corpus,
         # The demo's scores of what the stand-ins know of its world.
@@ -67,9 +72,8 @@ rule report_summary:
         " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
         " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
         " --variants {params.variants} --variant-summaries {input.variant_summaries:q}"
-        " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
-        " --pseudo-overlays {input.pseudo_overlays:q} --seg-summary {input.seg_summary:q}"
-        " --seg-per-class {input.seg_per_class:q} --answers {input.answers:q} --corpus {input.corpus:q}"
+        + (PSEUDO_SCORE_OPTIONS if SCORES_CAMS else "") + (SEG_SCORE_OPTIONS if SCORES_SEG else "") +
+        " --pseudo-overlays {input.pseudo_overlays:q} --answers {input.answers:q} --corpus {input.corpus:q}"
         " --model-scores {input.model_scores:q}"
         " --benchmarks {params.benchmarks:q} --rule-order {params.rules}"
         " --miou {output.miou:q} --ablation {output.ablation:q} --per-class-iou {output.per_class_iou:q}"

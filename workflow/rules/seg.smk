@@ -108,3 +108,30 @@ rule seg_submission:
     shell:
         cpu_stage("seg-submission --config {params.config:q} --index {input.index:q} --predictions {input.crf:q}"
         " --out {output.folder:q} > {log:q} 2>&1")
+
+
+if config["predict"]["images"]:
+
+    rule predict:
+        input:
+            weights=rules.train_seg.output.weights,
+            images=config["predict"]["images"],
+        output:
+            folder=directory(f"{OUT}/predict"),
+        params:
+            config=stage_config("predict"),
+            code=stage_code("predict"),
+        log:
+            log_path("predict"),
+        benchmark:
+            benchmark_path("predict")
+        threads: 4
+        resources:
+            gpu=1,
+            mem_mb=16000,
+            runtime=minutes_per_attempt(240),
+        conda:
+            CONDA_ENV
+        shell:
+            gpu_stage(1, "predict --config {params.config:q} --weights {input.weights:q} --images {input.images:q}"
+            " --out {output.folder:q} --threads {threads} > {log:q} 2>&1")
