@@ -22,16 +22,24 @@ def photo_run(tmp_path_factory):
     folder = write_photo_folder(root / "photos")
     preset = yaml.safe_load((REPO / "workflow" / "configs" / "folder.yaml").read_text())
     config = merge(merge(preset, TINY), {"dataset": {"root": str(folder), "classes": PHOTO_CLASSES,
-                                                     "max_long_side": MAX_LONG_SIDE}})
+                                                     "max_long_side": MAX_LONG_SIDE},
+                                         "predict": {"images": str(folder / "images")}})
     workdir, _ = finished_demo(root, config)
     return workdir / "results" / "folder"
+
+
+def image_paths(photo_run) -> pd.Series:
+    """The index's image paths, which are relative to the folder Snakemake ran in."""
+    index = pd.read_parquet(photo_run / "data" / "index.parquet").set_index("image_id")
+    return index["image_path"].map(lambda path: photo_run.parents[1] / path)
 
 
 def test_every_labelled_photo_is_prepared_upright_in_rgb_within_the_cap(photo_run):
     index = pd.read_parquet(photo_run / "data" / "index.parquet").set_index("image_id")
     assert sorted(index.index) == sorted(name.rsplit(".", 1)[0] for name, _ in PHOTOS.values())
+    paths = image_paths(photo_run)
     for image_id, row in index.iterrows():
-        with Image.open(row["image_path"]) as image:
+        with Image.open(paths[image_id]) as image:
             assert image.mode == "RGB" and image.size == (row["width"], row["height"])
             assert max(image.size) == MAX_LONG_SIDE
     assert index.loc["cameraman", ["height", "width"]].tolist() == [96, 96]
@@ -70,3 +78,24 @@ def test_without_masks_nothing_is_scored_and_the_report_shows_the_overlays(photo
     for montage in ("cam_overlays.png", "label_overlays.png"):
         with Image.open(report / montage) as picture:
             assert picture.height > 3 * MAX_LONG_SIDE  # overlay strips, not the text of an empty montage
+
+
+def test_predict_labels_every_new_image_at_its_original_size(photo_run):
+    folder = photo_run / "predict"
+    originals = sorted((photo_run.parents[2] / "photos" / "images").iterdir())
+    assert sorted(path.stem for path in (folder / "labels").iterdir()) == [path.stem for path in originals]
+    for path in originals:
+        with Image.open(path) as image:
+            assert read_label_png(folder / "labels" / f"{path.stem}.png").shape == (image.height, image.width)
+        assert (folder / "overlays" / f"{path.stem}.png").is_file()
+    assert pd.read_csv(folder / "classes.csv")["class"].tolist() == ["background", *PHOTO_CLASSES]
+
+
+def test_export_holds_every_training_pseudo_label_and_image(photo_run):
+    export = photo_run / "export"
+    ids = (export / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
+    assert ids == sorted(name.rsplit(".", 1)[0] for name, _ in PHOTOS.values())
+    for image_id in ids:
+        pseudo = next((photo_run / "pseudo_label").glob(f"shard-*/{image_id}.png"))
+        assert (export / "SegmentationClassAug" / f"{image_id}.png").read_bytes() == pseudo.read_bytes()
+        assert (export / "JPEGImages" / f"{image_id}.png").is_file()

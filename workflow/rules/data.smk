@@ -33,7 +33,7 @@ if config["dataset"]["kind"] == "folder":
         params:
             config=stage_config("prepare_images"),
             code=stage_code("prepare_images"),
-            root=DATASET_ROOT,
+            root=lambda wildcards, input: os.path.dirname(input.labels),
         log:
             log_path("prepare_images"),
         benchmark:
