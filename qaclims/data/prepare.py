@@ -75,7 +75,7 @@ def preparation_summary(prepared: list[PreparedImage], max_long_side: int) -> li
     if capped:
         largest = max(capped, key=lambda image: image.size[0] * image.size[1]).size
         lines.append(f"{len(capped)} images shrunk to a long side of {max_long_side} px (dataset.max_long_side; "
-                     f"the largest was {largest[1]}x{largest[0]}), their masks by nearest neighbour")
+                     f"the largest was {largest[1]}x{largest[0]}); masks, where there are any, by nearest neighbour")
     oriented = sum(image.oriented for image in prepared)
     if oriented:
         lines.append(f"{oriented} images turned upright by their EXIF orientation")
