@@ -49,15 +49,20 @@ def indexed_demo_dataset(base, classes: list[str], seed: int, **sizes):
     return index, dataset
 
 
-def kill_after_first_checkpoint(command: list[str], checkpoints, env: dict) -> None:
-    """Start a training command and kill it (SIGKILL) as soon as it has written a checkpoint."""
+def kill_once_written(command: list[str], folder, pattern: str, count: int, env: dict | None = None) -> None:
+    """Start a command and kill it (SIGKILL) as soon as ``count`` files match ``pattern`` under ``folder``."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
-    while not list(checkpoints.glob("*/last.pt")) and process.poll() is None and time.monotonic() < deadline:
+    while len(list(folder.glob(pattern))) < count and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert list(checkpoints.glob("*/last.pt")), "no checkpoint was written before the kill"
+    assert len(list(folder.glob(pattern))) >= count, f"fewer than {count} files {pattern} before the kill"
+
+
+def kill_after_first_checkpoint(command: list[str], checkpoints, env: dict) -> None:
+    """Start a training command and kill it (SIGKILL) as soon as it has written a checkpoint."""
+    kill_once_written(command, checkpoints, "*/last.pt", 1, env)
 
 
 OVSEG_PREFIX = "clip_adapter.clip_model."

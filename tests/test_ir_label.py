@@ -1,12 +1,18 @@
 """IRNet seed labels: the CRF against direct pydensecrf calls, the combination rule, odd CAMs, the sharded stage."""
 
 import json
+import sys
 
 import numpy as np
 import pydensecrf.densecrf as densecrf
 import pytest
 import torch
-from helpers import blob_maps, indexed_demo_dataset, write_cams_following_masks
+from helpers import (
+    blob_maps,
+    indexed_demo_dataset,
+    kill_once_written,
+    write_cams_following_masks,
+)
 from pydensecrf.utils import unary_from_labels
 
 from qaclims.cam.inference import ImageCams, save_cams
@@ -14,6 +20,7 @@ from qaclims.cli import main
 from qaclims.config import validate_config
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
+from qaclims.refine import seed_labels
 from qaclims.refine.crf import CRFSettings, dense_crf
 from qaclims.refine.seed_labels import (
     combine_confident_labels,
@@ -137,3 +144,59 @@ def test_a_cam_of_the_wrong_size_is_named(dataset_with_cams, tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"{image_id}.npz is 7x9 but its image is" in error and "Traceback" not in error
     assert not (tmp_path / "out").exists()
+
+
+# ir-label with a pause before each label file it writes, so that a kill comes while the shard is under way.
+PACED_IR_LABEL = """
+import sys, time
+import qaclims.refine.seed_labels as seed_labels
+from qaclims.cli import main
+write = seed_labels.write_label_png
+seed_labels.write_label_png = lambda *args: (time.sleep(0.3), write(*args))
+sys.exit(main(["ir-label", *sys.argv[1:]]))
+"""
+
+
+def killed_ir_label(base, index, dataset, cams_dir, out):
+    """ir-label of all images into ``out``, killed after two label files: the number of files it finished."""
+    arguments = ["--config", json.dumps({"dataset": dataset}), "--index", str(index), "--cams", str(cams_dir),
+                 "--out", str(out), "--threads", "1"]
+    work = out.with_name(f".{out.name}.work")
+    kill_once_written([sys.executable, "-c", PACED_IR_LABEL, *arguments], work, "*/items/*.png", 2)
+    assert not out.exists()
+    return len(list(work.glob("*/items/*.png")))
+
+
+@pytest.fixture
+def label_files_written(monkeypatch):
+    """The label files that ir-label writes in this process, counted."""
+    written = []
+    write = seed_labels.write_label_png
+    monkeypatch.setattr(seed_labels, "write_label_png", lambda path, label: (written.append(path), write(path, label)))
+    return written
+
+
+def test_the_rerun_of_a_killed_shard_labels_only_the_rest_into_the_same_files(dataset_with_cams, tmp_path,
+                                                                              label_files_written, capsys):
+    base, index, dataset, cams_dir, table = dataset_with_cams
+    total = len(table.split("train_aug"))
+    kept = killed_ir_label(base, index, dataset, cams_dir, tmp_path / "resumed")
+    assert 0 < kept < total
+    assert run_ir_label(base, index, dataset, cams_dir, tmp_path / "resumed", threads=1) == 0
+    assert len(label_files_written) == total - kept
+    assert f"kept {kept} of {total} images" in capsys.readouterr().out
+    assert run_ir_label(base, index, dataset, cams_dir, tmp_path / "whole", threads=1) == 0
+    names = sorted(path.name for path in (tmp_path / "whole").iterdir())
+    assert sorted(path.name for path in (tmp_path / "resumed").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_changed_config_labels_a_killed_shard_afresh(dataset_with_cams, tmp_path, label_files_written):
+    base, index, dataset, cams_dir, table = dataset_with_cams
+    assert killed_ir_label(base, index, dataset, cams_dir, tmp_path / "out") > 0
+    config = {"dataset": dataset, "ir_label": {"crf": {"iterations": 3}}}
+    assert main(["ir-label", "--config", json.dumps(config), "--index", str(index), "--cams", str(cams_dir),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert len(label_files_written) == len(table.split("train_aug"))

@@ -210,7 +210,8 @@ def test_a_missing_image_fails_naming_it_and_writes_no_shard(setup, tmp_path, ca
     assert run_vqa(setup, out, index=edited) == 2
     assert str(missing) in capsys.readouterr().err
     assert not out.exists()
-    assert not out_dir.exists() or list(out_dir.iterdir()) == []
+    # Only the hidden work folder, which keeps the answered groups for the rerun, stays beside it.
+    assert [path.name for path in out_dir.iterdir()] == [f".{out.name}.work"]
 
 
 def test_an_out_of_range_shard_is_reported_without_a_traceback(setup, tmp_path, capsys):

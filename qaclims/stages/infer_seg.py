@@ -1,6 +1,5 @@
 """Segment one shard of a split: multi-scale logits, fused, with and without dense-CRF post-processing."""
 
-import contextlib
 import os
 
 import numpy as np
@@ -13,12 +12,12 @@ from qaclims.data.labels import write_label_png
 from qaclims.data.stage_outputs import ImageArrays
 from qaclims.models.weights import load_weights
 from qaclims.refine.crf import CRFSettings
-from qaclims.runtime.atomic import atomic_directory
 from qaclims.runtime.device import autocast, resolve_device
 from qaclims.runtime.sharding import shard_items
 from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
 from qaclims.seg.network import network_from_config
 from qaclims.stages.shared.arguments import add_config_argument
+from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
 DESCRIPTION = "segment one shard of a split with the trained DeepLab (multi-scale, optional flip and CRF)"
 
@@ -40,7 +39,10 @@ def run(args) -> None:
     inference = InferenceSettings.from_config(settings)
     crf = CRFSettings.from_config(settings["crf"])
     index = read_index(args.index)
-    frame = shard_items(index.split(args.split).sort_values("image_id"), args.shard, args.num_shards)
+    shard = shard_items(index.split(args.split).sort_values("image_id"), args.shard, args.num_shards)
+    outputs = {"raw": args.out, **({"crf": args.crf_out} if args.crf_out else {})}
+    partial = partial_shard(args, __name__, [args.index, args.weights], tuple(outputs))
+    frame = unfinished_images(shard, partial.done())
     device = resolve_device(config["device"])
     network = network_from_config(config["seg"], len(index.classes), "none")
     network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
@@ -48,16 +50,14 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
-    with contextlib.ExitStack() as stack:
-        raw_dir = stack.enter_context(atomic_directory(args.out))
-        crf_dir = stack.enter_context(atomic_directory(args.crf_out)) if args.crf_out else None
-        for position, image in tqdm(loader, total=len(frame), unit="img", desc=f"infer_seg {args.split}"):
-            image = image.numpy()  # the loader turns arrays into tensors
-            pixels = torch.from_numpy(imagenet_normalise(image).transpose(2, 0, 1).copy()).to(device)
-            with autocast(device, config["precision"]):
-                logits = fused_logits(network, pixels, inference).float().cpu().numpy()
-            name = f"{image_ids[position]}.png"
-            write_label_png(os.path.join(raw_dir, name), logits.argmax(axis=0).astype(np.uint8))
-            if crf_dir is not None:
-                write_label_png(os.path.join(crf_dir, name), crf_postprocess(image, logits, crf).astype(np.uint8))
-    print(f"segmented {len(frame)} images of {args.split} into {args.out}" + (f" and {args.crf_out}" if args.crf_out else ""))
+    for position, image in tqdm(loader, total=len(frame), unit="img", desc=f"infer_seg {args.split}"):
+        image = image.numpy()  # the loader turns arrays into tensors
+        pixels = torch.from_numpy(imagenet_normalise(image).transpose(2, 0, 1).copy()).to(device)
+        with autocast(device, config["precision"]):
+            logits = fused_logits(network, pixels, inference).float().cpu().numpy()
+        name = f"{image_ids[position]}.png"
+        write_label_png(os.path.join(partial.part("raw"), name), logits.argmax(axis=0).astype(np.uint8))
+        if args.crf_out:
+            write_label_png(os.path.join(partial.part("crf"), name), crf_postprocess(image, logits, crf).astype(np.uint8))
+    partial.move_to(outputs)
+    print(f"segmented {len(shard)} images of {args.split} into {args.out}" + (f" and {args.crf_out}" if args.crf_out else ""))

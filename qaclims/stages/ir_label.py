@@ -5,9 +5,9 @@ import os
 from qaclims.data.index import read_index
 from qaclims.data.stage_outputs import files_by_image
 from qaclims.refine.seed_labels import LabelJob, label_images, settings_from_config
-from qaclims.runtime.atomic import atomic_directory
 from qaclims.runtime.sharding import shard_items
 from qaclims.stages.shared.arguments import add_config_argument
+from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
 DESCRIPTION = "IRNet seed labels (confident foreground and background, dense CRF) for one shard of the images"
 
@@ -25,10 +25,13 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     config = args.config
     index = read_index(args.index)
-    frame = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
-    cam_paths = files_by_image(args.cams, frame["image_id"], ".npz", "make_cam")
-    with atomic_directory(args.out) as staging:
-        jobs = [LabelJob(row.image_path, cam_paths[row.image_id], labels, os.path.join(staging, f"{row.image_id}.png"))
-                for row, labels in zip(frame.itertuples(), index.labels(frame))]
-        label_images(jobs, settings_from_config(config["ir_label"]), args.threads)
-    print(f"wrote IRNet seed labels of {len(frame)} images to {args.out}")
+    shard = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    cam_paths = files_by_image(args.cams, shard["image_id"], ".npz", "make_cam")
+    partial = partial_shard(args, __name__, [args.index, *args.cams])
+    frame = unfinished_images(shard, partial.done())
+    jobs = [LabelJob(row.image_path, cam_paths[row.image_id], labels,
+                     os.path.join(partial.part("items"), f"{row.image_id}.png"))
+            for row, labels in zip(frame.itertuples(), index.labels(frame))]
+    label_images(jobs, settings_from_config(config["ir_label"]), args.threads)
+    partial.move_to({"items": args.out})
+    print(f"wrote IRNet seed labels of {len(shard)} images to {args.out}")

@@ -10,10 +10,10 @@ from qaclims.cam.inference import ScaledImages, multiscale_cams, save_cams
 from qaclims.data.index import read_index
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.weights import load_weights
-from qaclims.runtime.atomic import atomic_directory
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
 from qaclims.stages.shared.arguments import add_config_argument
+from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
 DESCRIPTION = "multi-scale, flipped CAMs of a trained CAM network for one shard of the images"
 NETWORKS = {"baseline": BaselineCAMNetwork, "ritc": QACLIMSNetwork}
@@ -34,7 +34,9 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     config, settings = args.config, args.config["make_cam"]
     index = read_index(args.index)
-    frame = shard_items(index.split(settings["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    shard = shard_items(index.split(settings["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    partial = partial_shard(args, __name__, [args.index, args.weights])
+    frame = unfinished_images(shard, partial.done())
     labels = index.labels(frame)
     device = resolve_device(config["device"])
     weights = load_weights(args.weights)
@@ -45,8 +47,8 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ScaledImages(list(frame["image_path"]), settings["scales"]),
                                          batch_size=None, num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
-    with atomic_directory(args.out) as staging:
-        for position, height, width, inputs in tqdm(loader, total=len(frame), unit="img", desc=f"make_cam {args.network}"):
-            cams = multiscale_cams(network.cam_logits, inputs, height, width, np.flatnonzero(labels[position]), device)
-            save_cams(os.path.join(staging, f"{image_ids[position]}.npz"), cams, settings["dtype"])
-    print(f"wrote CAMs of {len(frame)} images to {args.out}")
+    for position, height, width, inputs in tqdm(loader, total=len(frame), unit="img", desc=f"make_cam {args.network}"):
+        cams = multiscale_cams(network.cam_logits, inputs, height, width, np.flatnonzero(labels[position]), device)
+        save_cams(os.path.join(partial.part("items"), f"{image_ids[position]}.npz"), cams, settings["dtype"])
+    partial.move_to({"items": args.out})
+    print(f"wrote CAMs of {len(shard)} images to {args.out}")

@@ -16,10 +16,10 @@ from qaclims.errors import DatasetError
 from qaclims.models.irn import IRNetwork
 from qaclims.models.weights import load_weights
 from qaclims.refine.random_walk import RandomWalkSettings, random_walk_label_map
-from qaclims.runtime.atomic import atomic_directory
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
 from qaclims.stages.shared.arguments import add_config_argument
+from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
 DESCRIPTION = "pseudo labels of one shard: random walk of the CAMs along IRNet's boundary-aware affinities"
 
@@ -39,9 +39,11 @@ def run(args) -> None:
     config, settings = args.config, args.config["pseudo_label"]
     walk = settings_from(RandomWalkSettings, settings)
     index = read_index(args.index)
-    frame = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    shard = shard_items(index.split(config["make_cam"]["split"]).sort_values("image_id"), args.shard, args.num_shards)
+    cam_paths = files_by_image(args.cams, shard["image_id"], ".npz", "make_cam")
+    partial = partial_shard(args, __name__, [args.index, *args.cams, args.weights])
+    frame = unfinished_images(shard, partial.done())
     labels = index.labels(frame)
-    cam_paths = files_by_image(args.cams, frame["image_id"], ".npz", "make_cam")
     device = resolve_device(config["device"])
     network = IRNetwork(config["cam"]["backbone"], "none", config["irn"]["displacement"])
     network.load_state_dict(load_weights(args.weights)["state_dict"], strict=True)
@@ -50,17 +52,17 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
-    with atomic_directory(args.out) as staging:
-        for position, image in tqdm(loader, total=len(frame), unit="img", desc="pseudo_label"):
-            size = tuple(image.shape[:2])
-            image = torch.from_numpy(imagenet_normalise(image.numpy()).transpose(2, 0, 1).copy())
-            cam_path = cam_paths[image_ids[position]]
-            cams = checked_cams(cam_path, labels[position], size)
-            boundary = network.boundary_map(image.to(device), pad_to)
-            if cams["strided"].shape[1:] != boundary.shape:
-                raise DatasetError(f"CAM file {cam_path} has stride-4 maps of {cams['strided'].shape[1:]} where the "
-                                   f"image needs {tuple(boundary.shape)}; make the CAMs again")
-            strided = torch.from_numpy(cams["strided"].astype(np.float32)).to(device)
-            label = random_walk_label_map(strided, cams["keys"], boundary, size, walk)
-            write_label_png(os.path.join(staging, f"{image_ids[position]}.png"), label)
-    print(f"wrote pseudo labels of {len(frame)} images to {args.out}")
+    for position, image in tqdm(loader, total=len(frame), unit="img", desc="pseudo_label"):
+        size = tuple(image.shape[:2])
+        image = torch.from_numpy(imagenet_normalise(image.numpy()).transpose(2, 0, 1).copy())
+        cam_path = cam_paths[image_ids[position]]
+        cams = checked_cams(cam_path, labels[position], size)
+        boundary = network.boundary_map(image.to(device), pad_to)
+        if cams["strided"].shape[1:] != boundary.shape:
+            raise DatasetError(f"CAM file {cam_path} has stride-4 maps of {cams['strided'].shape[1:]} where the "
+                               f"image needs {tuple(boundary.shape)}; make the CAMs again")
+        strided = torch.from_numpy(cams["strided"].astype(np.float32)).to(device)
+        label = random_walk_label_map(strided, cams["keys"], boundary, size, walk)
+        write_label_png(os.path.join(partial.part("items"), f"{image_ids[position]}.png"), label)
+    partial.move_to({"items": args.out})
+    print(f"wrote pseudo labels of {len(shard)} images to {args.out}")

@@ -1,5 +1,7 @@
 """Answer the foreground and background questions for every (image, labelled class) of a shard."""
 
+import os
+
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -11,6 +13,7 @@ from qaclims.runtime.atomic import atomic_path
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
 from qaclims.stages.shared.arguments import add_config_argument
+from qaclims.stages.shared.partial import partial_shard
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
 from qaclims.vqa.questions import (
     BACKGROUND_TEMPLATES,
@@ -53,11 +56,18 @@ def run(args) -> None:
     generation = settings_from(GenerationSettings, settings)
     answerer = BlipAnswerer(model, processor, generation, config["precision"])
 
-    rows = []
+    # A group of images is the unit of kept work: the rerun of a killed job asks the same groups as the first run.
+    model_files = [args.model] if os.path.exists(args.model) else []  # not a hub id
+    partial = partial_shard(args, __name__, [args.index, *model_files])
+    groups = {f"group-{start:07d}": start for start in range(0, len(frame), settings["image_batch_size"])}
+    done = partial.done()
     progress = tqdm(total=int(labels.sum()) * questions.shape[1], unit="q",
                     desc=f"vqa shard {args.shard}", mininterval=2.0)
-    for start in range(0, len(frame), settings["image_batch_size"]):
+    for name, start in groups.items():
         group = slice(start, start + settings["image_batch_size"])
+        if name in done:
+            progress.update(int(labels[group].sum()) * questions.shape[1])
+            continue
         image_ids = frame["image_id"].to_numpy()[group]
         images = [load_rgb(path) for path in frame["image_path"].to_numpy()[group]]
         owners, asked = np.nonzero(labels[group])  # (image in group, class) pairs
@@ -65,10 +75,15 @@ def run(args) -> None:
         owner_of_question = np.repeat(owners, questions.shape[1])
         answers = answerer.answer(images, [q.text for q in group_questions], owner_of_question,
                                   settings["batch_size"])
-        rows += [(image_ids[owner], q.class_name, q.kind, q.template_index, q.text, answer)
-                 for owner, q, answer in zip(owner_of_question, group_questions, answers)]
+        rows = [(image_ids[owner], q.class_name, q.kind, q.template_index, q.text, answer)
+                for owner, q, answer in zip(owner_of_question, group_questions, answers)]
+        with atomic_path(partial.part("items") / f"{name}.parquet") as piece:
+            pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(piece, index=False)
         progress.update(len(group_questions))
     progress.close()
-    with atomic_path(args.out) as partial:
-        pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(partial, index=False)
-    print(f"answered {len(rows)} questions about {len(frame)} images into {args.out}")
+    answers = pd.concat([pd.read_parquet(partial.part("items") / f"{name}.parquet") for name in groups],
+                        ignore_index=True) if groups else pd.DataFrame(columns=ANSWER_COLUMNS)
+    with atomic_path(args.out) as written:
+        answers.to_parquet(written, index=False)
+    partial.discard()
+    print(f"answered {len(answers)} questions about {len(frame)} images into {args.out}")

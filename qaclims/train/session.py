@@ -10,14 +10,12 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-import qaclims
 from qaclims.config import settings_from
 from qaclims.models.weights import save_weights
-from qaclims.runtime.provenance import code_hash
+from qaclims.runtime.work_key import code_version
 from qaclims.train.distributed import (
     Processes,
     loader_workers,
@@ -58,10 +56,6 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
     key = checkpoint_key(config, version)
     return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), config, version, key,
                            os.path.join(args.checkpoint_dir, key), args.out)
-
-
-def code_version(stage_module: str) -> str:
-    return code_hash([stage_module], Path(qaclims.__file__).resolve().parents[1])
 
 
 def checkpoint_key(config: dict, version: str) -> str:
