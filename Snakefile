@@ -22,11 +22,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 
 
-# Removes the lock that a driver of this machine, killed outright, left in the working folder, and holds the
-# driver lock that tells later drivers this one runs, until this Snakemake exits. A job's own Snakemake, on a
-# cluster node, is no driver.
-from qaclims.runtime.driver_lock import hold_driver_lock
+# Holds the driver lock that refuses other drivers in this working folder until this Snakemake exits, and removes
+# the lock that a driver of this machine, killed outright, left there once none of its jobs runs. A job's own
+# Snakemake, on a cluster node, is no driver. The jobs hold job locks in the folder named by the variable.
+from qaclims.runtime.driver_lock import hold_driver_lock, job_locks_folder
+from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE
 
+os.environ[JOB_LOCKS_VARIABLE] = job_locks_folder(os.getcwd())
 DRIVER_LOCK = hold_driver_lock(os.getcwd(), socket.gethostname()) if workflow.is_main_process else None
 
 

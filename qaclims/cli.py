@@ -1,10 +1,13 @@
 """`qaclims <stage> ...`: every workflow stage is also a command (also `python -m qaclims`)."""
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from qaclims.errors import QaclimsError
+from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE, job_lock
 
 # Stage modules are imported only when chosen, so that `qaclims --help` stays fast
 # even once stages import torch.
@@ -64,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"qaclims {name}", description=stage.DESCRIPTION)
     stage.add_arguments(parser)
     args = parser.parse_args(rest)
+    # A job of a workflow run holds its job lock, so that the next driver knows it still runs.
+    job_locks = os.environ.get(JOB_LOCKS_VARIABLE)
     try:
         resolve_config(args, STAGES[name])
-        stage.run(args)
+        with job_lock(job_locks) if job_locks else contextlib.nullcontext():
+            stage.run(args)
     except QaclimsError as error:
         print(f"qaclims {name}: error: {error}", file=sys.stderr)
         return 2

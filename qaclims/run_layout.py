@@ -22,6 +22,16 @@ def dataset_root(config: dict) -> str:
     return dataset["root"]
 
 
+def check_output_dir(output_dir: str) -> None:
+    """The output folder, or the nearest of its parents that exists, must be a folder."""
+    existing = os.path.abspath(output_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"config key output_dir: {existing} is a file, where {output_dir} needs a folder; move the "
+                          "file or choose another output_dir")
+
+
 DEMO_MODEL = "demo"
 
 

@@ -1,9 +1,15 @@
-"""The lock a killed workflow driver leaves behind is removed only when it is certainly stale."""
+"""One driver per folder; the lock a killed workflow driver leaves behind is removed only when it is certainly stale."""
 
+import os
 import subprocess
 import sys
 
-from qaclims.runtime.driver_lock import hold_driver_lock
+import pytest
+
+from qaclims.cli import main
+from qaclims.errors import QaclimsError
+from qaclims.runtime.driver_lock import hold_driver_lock, job_locks_folder
+from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE, live_jobs
 
 
 def left_lock(workdir, recorded_host):
@@ -27,27 +33,99 @@ def test_a_lock_left_by_this_host_is_removed_when_no_driver_runs(tmp_path, capsy
         driver_lock.close()
 
 
-# Another driver: a process that holds the driver lock until its stdin closes.
-LIVE_DRIVER = """
-import fcntl, sys
-driver_lock = open(sys.argv[1], "a+")
-fcntl.flock(driver_lock, fcntl.LOCK_EX)
-print("held", flush=True)
+# A process that waits for a line on stdin, takes the driver lock of the folder argv[1], says whether it holds it
+# (or the refusal), and keeps it until its stdin closes.
+DRIVER = """
+import sys
+from qaclims.errors import QaclimsError
+from qaclims.runtime.driver_lock import hold_driver_lock
+sys.stdin.readline()
+try:
+    driver_lock = hold_driver_lock(sys.argv[1], "node-a")
+    print("held", flush=True)
+except QaclimsError as error:
+    print(error, flush=True)
 sys.stdin.read()
 """
 
 
-def test_a_lock_held_by_a_live_driver_is_kept(tmp_path):
-    locks = left_lock(tmp_path, "node-a")
-    holder = subprocess.Popen([sys.executable, "-c", LIVE_DRIVER, str(tmp_path / ".snakemake" / "qaclims-driver.lock")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def start_driver(workdir) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(workdir)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    process.wait(timeout=30)
+
+
+def test_a_second_driver_is_refused_naming_the_live_one_whose_lock_is_kept(tmp_path):
+    holder = start_driver(tmp_path)
     try:
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
         assert holder.stdout.readline() == "held\n"
-        assert hold_driver_lock(tmp_path, "node-a") is None
+        # The running driver's Snakemake locks its outputs.
+        locks = tmp_path / ".snakemake" / "locks"
+        locks.mkdir()
+        (locks / "0.output.lock").write_text("results/vqa/shard-0.parquet\n")
+        with pytest.raises(QaclimsError, match=f"another Snakemake \\(PID {holder.pid}\\) runs the workflow"):
+            hold_driver_lock(tmp_path, "node-a")
         assert (locks / "0.output.lock").exists()
     finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        stop(holder)
+
+
+def test_of_two_drivers_started_at_the_same_instant_one_runs_and_the_other_names_it(tmp_path):
+    for attempt in range(6):
+        drivers = [start_driver(tmp_path / str(attempt)) for _ in range(2)]
+        try:
+            for driver in drivers:
+                driver.stdin.write("go\n")
+            for driver in drivers:
+                driver.stdin.flush()
+            said = [driver.stdout.readline() for driver in drivers]
+            assert sorted(said)[-1] == "held\n", said
+            runner = drivers[said.index("held\n")]
+            assert f"another Snakemake (PID {runner.pid})" in sorted(said)[0], said
+        finally:
+            for driver in drivers:
+                stop(driver)
+
+
+# A job of a killed driver: a process that holds its job lock in the folder argv[1] until its stdin closes.
+ORPHAN_JOB = """
+import sys
+from qaclims.runtime.job_locks import job_lock
+with job_lock(sys.argv[1]):
+    print("running", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_killed_drivers_lock_is_kept_while_its_jobs_run_and_their_pids_are_named(tmp_path):
+    locks = left_lock(tmp_path, "node-a")
+    job = subprocess.Popen([sys.executable, "-c", ORPHAN_JOB, job_locks_folder(tmp_path)], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout.readline() == "running\n"
+        with pytest.raises(QaclimsError, match=f"jobs of a Snakemake that was killed still run .*PIDs {job.pid};"):
+            hold_driver_lock(tmp_path, "node-a")
+        assert (locks / "0.output.lock").exists()
+    finally:
+        stop(job)
+    driver_lock = hold_driver_lock(tmp_path, "node-a")
+    driver_lock.close()
+    assert not locks.exists() and live_jobs(job_locks_folder(tmp_path)) == []
+
+
+def test_a_stage_run_by_the_workflow_holds_its_job_lock_while_it_runs(tmp_path, monkeypatch):
+    folder = tmp_path / "jobs"
+    monkeypatch.setenv(JOB_LOCKS_VARIABLE, str(folder))
+    seen = []
+    monkeypatch.setattr("qaclims.stages.vqa_merge.run", lambda args: seen.append(live_jobs(folder)))
+    assert main(["vqa-merge", "--shards", "a.parquet", "--out", "b.parquet"]) == 0
+    assert seen == [[os.getpid()]] and live_jobs(folder) == []
 
 
 def test_a_lock_left_by_another_host_is_kept_also_on_the_next_run(tmp_path):
@@ -62,8 +140,6 @@ def test_a_lock_left_by_another_host_is_kept_also_on_the_next_run(tmp_path):
 def test_a_driver_records_its_host_in_a_fresh_folder(tmp_path):
     driver_lock = hold_driver_lock(tmp_path, "node-a")
     try:
-        assert (tmp_path / ".snakemake" / "qaclims-driver.lock").read_text() == "node-a"
-        # A second driver of the same folder finds the lock taken.
-        assert hold_driver_lock(tmp_path, "node-a") is None
+        assert (tmp_path / ".snakemake" / "qaclims-driver.lock").read_text() == f"node-a\n{os.getpid()}\n"
     finally:
         driver_lock.close()

@@ -72,12 +72,14 @@ def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_pat
     # A second driver in the same folder is refused, and leaves the running one's lock alone.
     wait_for(lambda: any((workdir / ".snakemake" / "locks").glob("*.lock")), first, "the first run's lock")
     concurrent = snakemake(checkout, workdir, "--configfile", config)
-    assert concurrent.returncode != 0 and "LockException" in concurrent.stdout + concurrent.stderr
+    assert concurrent.returncode != 0 and f"another Snakemake (PID {first.pid})" in concurrent.stdout + concurrent.stderr
     # Killed while the second shard is half written: the first one has finished, and Snakemake has noted it.
-    wait_for(lambda: any(shard.is_dir() for shard in shards) and any((results / "ir_label").glob(".shard-*.partial-*")),
+    wait_for(lambda: any(shard.is_dir() for shard in shards) and any((results / "ir_label").glob(".shard-*.work/*/items/*")),
              first, "one seed-label shard finished and the other one started")
     kill_everything(first)
     assert [shard.is_dir() for shard in shards].count(True) == 1
+    unfinished = next(shard for shard in shards if not shard.is_dir())
+    kept = len(list(unfinished.parent.glob(f".{unfinished.name}.work/*/items/*.png")))
 
     after_first_kill, output = planned(checkout, workdir, config)
     assert STALE_LOCK_REMOVED in output
@@ -94,6 +96,9 @@ def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_pat
 
     finished = snakemake(checkout, workdir, "--configfile", config)
     assert finished.returncode == 0, finished.stdout + finished.stderr
+    # The unfinished seed-label shard kept the images it had labelled, and labelled only the rest.
+    shard_log = (results / "logs" / "ir_label" / f"{unfinished.name}.log").read_text()
+    assert kept > 0 and f"kept {kept} of {len(list(unfinished.glob('*.png')))} images" in shard_log
     resumed = re.search(r"resuming from .* at step (\d+)", (results / "logs" / "train_irn.log").read_text())
     assert resumed and int(resumed.group(1)) >= 2
     assert (results / "eval" / "seg.json").is_file()

@@ -63,10 +63,18 @@ def mask_size(path: str) -> tuple[int, int]:
     return height, width
 
 
+# The smallest image side that every stage takes: the multi-scale CAMs and segmentation shrink an image to half its
+# size and less, and a side that rounds to no pixel fails deep inside a worker, naming no file.
+MIN_IMAGE_SIDE = 8
+
+
 def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> ImageRecord:
-    """Fill the image size (upright: as its EXIF orientation shows it), checking that the image reads and the mask
-    matches it."""
+    """Fill the image size (upright: as its EXIF orientation shows it), checking that the image reads, is not too
+    small, and that the mask matches it."""
     record.height, record.width = image_size(record.image_path, decode, upright)
+    if min(record.height, record.width) < MIN_IMAGE_SIDE:
+        raise DatasetError(f"image {record.image_path} is {record.width}x{record.height}; every image needs at least "
+                           f"{MIN_IMAGE_SIDE} pixels on each side; remove it from the dataset or enlarge it")
     if record.mask_path is not None:
         size = mask_size(record.mask_path)
         if size != (record.height, record.width):

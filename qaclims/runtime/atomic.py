@@ -1,10 +1,16 @@
 """Write files so that a killed process never leaves one that looks complete."""
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+from qaclims.errors import QaclimsError
+
+# A full disk or quota: the user frees space, and a traceback would only hide which file system is full.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _partial_name(path: Path) -> Path:
@@ -21,6 +27,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise QaclimsError(f"no space left to write {path} ({error.strerror}); free some and run again") from None
+        raise
     finally:
         if partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)

@@ -1,24 +1,59 @@
-"""Recovery from a workflow driver killed outright, which leaves its lock in the working folder.
+"""One workflow driver per working folder, and recovery from a driver killed outright.
 
-A driver killed by SIGKILL, a power loss or a lost session leaves the lock folder ``.snakemake/locks`` behind,
-and the same command then refuses to start until it is unlocked by hand. Every driver holds an exclusive lock
-on a file of its own, ``.snakemake/qaclims-driver.lock``, for its whole life; the kernel drops it when the
-process dies. A driver that gets that lock knows that no other driver of this host runs in the folder, so a
-lock folder left by this host is stale. A lock folder left by another host is kept: this host cannot tell
-whether that driver still runs.
+Every driver holds an exclusive lock on ``.snakemake/qaclims-driver.lock`` for its whole life and records its host
+and PID in it; the kernel drops the lock when the process dies. A second driver is refused here, naming the first:
+Snakemake's own lock has a gap between its check and its write, through which two drivers that start at the same
+instant both run.
+
+A driver killed by SIGKILL, a power loss or a lost session leaves Snakemake's lock folder ``.snakemake/locks``
+behind, and the same command would refuse to start until it is unlocked by hand. A driver that gets the driver
+lock knows that no other driver of this host runs in the folder, so a lock folder left by this host is stale,
+unless jobs of the killed driver still run (they hold job locks, see job_locks.py): then it is refused, naming
+them, as they would still rewrite their outputs. A lock folder left by another host is kept: this host cannot
+tell whether that driver still runs.
 """
 
 import fcntl
 import os
 import shutil
 import sys
+import time
+
+from qaclims.errors import QaclimsError
+from qaclims.runtime.job_locks import live_jobs
+
+
+def job_locks_folder(workdir) -> str:
+    return os.path.join(workdir, ".snakemake", "qaclims-jobs")
+
+
+def _running_driver(driver_lock) -> str:
+    """The PID that the driver holding ``driver_lock`` records, which it writes just after taking the lock."""
+    deadline = time.monotonic() + 2
+    while True:
+        driver_lock.seek(0)
+        lines = driver_lock.read().splitlines()
+        pid = int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
+        if pid is not None and _alive(pid) or time.monotonic() > deadline:
+            return str(pid) if pid is not None else "unknown"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def hold_driver_lock(workdir, host):
     """Take the driver lock of ``workdir`` for this process, removing a stale lock folder left by ``host``.
 
-    Returns the open driver lock file, which the caller keeps open while it runs, or None when another driver
-    holds it (then the other driver's own lock stops this one where their outputs overlap).
+    Returns the open driver lock file, which the caller keeps open while it runs. Raises a QaclimsError that names
+    the PIDs when another driver, or jobs of a killed one, run in the folder.
     """
     metadata = os.path.join(workdir, ".snakemake")
     os.makedirs(metadata, exist_ok=True)
@@ -26,20 +61,27 @@ def hold_driver_lock(workdir, host):
     try:
         fcntl.flock(driver_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        pid = _running_driver(driver_lock)
         driver_lock.close()
-        return None
+        raise QaclimsError(f"another Snakemake (PID {pid}) runs the workflow in {os.path.abspath(workdir)}; "
+                           "wait for it to end, or stop it, before starting one") from None
     driver_lock.seek(0)
-    last_host = driver_lock.read().strip()
+    last_host = (driver_lock.read().splitlines() or [""])[0].strip()
     locks = os.path.join(metadata, "locks")
     held_locks = os.path.isdir(locks) and os.listdir(locks)
-    if held_locks and last_host not in ("", host):
-        # The host that owns the locks stays recorded, so that a later driver of this host keeps them too.
-        return driver_lock
-    if held_locks:
-        print("qaclims: removing the lock that a killed Snakemake left in this folder", file=sys.stderr)
-        shutil.rmtree(locks)
+    # The host that owns the locks stays recorded, so that a later driver of this host keeps them too.
+    keeps_locks = held_locks and last_host not in ("", host)
     driver_lock.seek(0)
     driver_lock.truncate()
-    driver_lock.write(host)
+    driver_lock.write(f"{last_host if keeps_locks else host}\n{os.getpid()}\n")
     driver_lock.flush()
+    jobs = live_jobs(job_locks_folder(workdir))
+    if jobs:
+        driver_lock.close()
+        raise QaclimsError(f"jobs of a Snakemake that was killed still run in {os.path.abspath(workdir)} and would "
+                           f"rewrite their outputs: PIDs {', '.join(map(str, jobs))}; wait for them to end, or end "
+                           "them, then run again")
+    if held_locks and not keeps_locks:
+        print("qaclims: removing the lock that a killed Snakemake left in this folder", file=sys.stderr)
+        shutil.rmtree(locks)
     return driver_lock

@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 
 from qaclims.config import check_extra_splits, check_variants, network_config, ritc_variants, subset
 from qaclims.run_layout import (
+    check_output_dir,
     clip_model_spec,
     dataset_root,
     demo_file_keys,
@@ -21,8 +22,9 @@ from qaclims.runtime.provenance import code_hash
 
 
 OUT = config["output_dir"]
-# What the schema cannot say, checked before any job runs: each ablation variant's merged ritc section, and that
-# the extra evaluation splits are indexed.
+# What the schema cannot say, checked before any job runs: that the output folder can be one, each ablation
+# variant's merged ritc section, and that the extra evaluation splits are indexed.
+check_output_dir(OUT)
 check_variants(config)
 check_extra_splits(config)
 # The evaluation stages run only for splits with masks (dataset.mask_splits), and are left out of the DAG elsewhere:
