@@ -16,6 +16,7 @@ from qaclims.refine.crf import CRFSettings
 from qaclims.runtime.atomic import atomic_directory
 from qaclims.runtime.device import autocast, resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
 from qaclims.seg.network import network_from_config
 from qaclims.stages.shared.arguments import add_config_argument
@@ -33,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="folder for {image_id}.png predicted without CRF")
     parser.add_argument("--crf-out", help="folder for {image_id}.png after the dense CRF")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+    add_metrics_argument(parser)
 
 
 def run(args) -> None:
@@ -48,6 +50,7 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
+    meter = StageMeter(device, "img")
     with contextlib.ExitStack() as stack:
         raw_dir = stack.enter_context(atomic_directory(args.out))
         crf_dir = stack.enter_context(atomic_directory(args.crf_out)) if args.crf_out else None
@@ -60,4 +63,5 @@ def run(args) -> None:
             write_label_png(os.path.join(raw_dir, name), logits.argmax(axis=0).astype(np.uint8))
             if crf_dir is not None:
                 write_label_png(os.path.join(crf_dir, name), crf_postprocess(image, logits, crf).astype(np.uint8))
+    meter.write(args.metrics, len(frame))
     print(f"segmented {len(frame)} images of {args.split} into {args.out}" + (f" and {args.crf_out}" if args.crf_out else ""))

@@ -10,6 +10,7 @@ from qaclims.data.index import read_index, split_column
 from qaclims.runtime.atomic import atomic_path
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
 from qaclims.vqa.questions import (
@@ -30,6 +31,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--shard", type=int, default=0, help="0-based shard number")
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="parquet file of this shard's answers")
+    add_metrics_argument(parser)
 
 
 def images_to_ask(index, splits) -> pd.DataFrame:
@@ -49,10 +51,12 @@ def run(args) -> None:
         settings["foreground_questions"] or FOREGROUND_TEMPLATES,
         settings["background_questions"] or BACKGROUND_TEMPLATES,
     ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
-    model, processor = load_blip(args.model, resolve_device(config["device"]), settings["processor"])
+    device = resolve_device(config["device"])
+    model, processor = load_blip(args.model, device, settings["processor"])
     generation = settings_from(GenerationSettings, settings)
     answerer = BlipAnswerer(model, processor, generation, config["precision"])
 
+    meter = StageMeter(device, "q")
     rows = []
     progress = tqdm(total=int(labels.sum()) * questions.shape[1], unit="q",
                     desc=f"vqa shard {args.shard}", mininterval=2.0)
@@ -71,4 +75,5 @@ def run(args) -> None:
     progress.close()
     with atomic_path(args.out) as partial:
         pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(partial, index=False)
+    meter.write(args.metrics, len(rows))
     print(f"answered {len(rows)} questions about {len(frame)} images into {args.out}")
