@@ -72,7 +72,7 @@ def test_progress_gives_images_per_second_elapsed_time_and_the_time_left_at_the_
         progress.step_done()
     # 20 steps in 10 s: 0.5 s a step, 32 images a second, 280 steps left take 140 s.
     assert progress.text() == "0.500 s/step 32.0 img/s elapsed 0:00:10 eta 0:02:20"
-    assert progress.images.items == 320 and progress.images.per_second() == 32
+    assert progress.images.items == 320 and progress.images.seconds == 10
 
 
 def test_clock_times_read_as_hours_minutes_and_seconds():

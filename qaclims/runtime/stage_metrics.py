@@ -34,9 +34,6 @@ class Throughput:
     def seconds(self) -> float:
         return self.clock() - self.started
 
-    def per_second(self) -> float | None:
-        seconds = self.seconds
-        return self.items / seconds if self.items and seconds > 0 else None
 
 
 def peak_gpu_memory_mb(device: torch.device) -> float | None:
@@ -46,9 +43,19 @@ def peak_gpu_memory_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
-def metrics_record(throughput: Throughput, unit: str, peak_gpu_mb: float | None) -> dict:
-    return {"items": throughput.items, "unit": unit, "seconds": round(throughput.seconds, 3),
-            "per_second": throughput.per_second(), "peak_gpu_memory_mb": peak_gpu_mb}
+def metrics_record(items: int, seconds: float, unit: str, peak_gpu_mb: float | None) -> dict:
+    """What a metrics file holds: ``items`` (``unit``, "img" or "q") done in ``seconds``, and the peak GPU memory."""
+    return {"items": items, "unit": unit, "seconds": round(seconds, 3),
+            "per_second": items / seconds if items and seconds > 0 else None, "peak_gpu_memory_mb": peak_gpu_mb}
+
+
+METRICS_LINE = "metrics: "
+
+
+def print_metrics(items: int, seconds: float, unit: str, device: torch.device) -> None:
+    """A benchmark's result as one line of its output, a metrics record after METRICS_LINE (benchmarks/gpu_table.py
+    reads it); the peak GPU memory is the process's so far."""
+    print(METRICS_LINE + json.dumps(metrics_record(items, seconds, unit, peak_gpu_memory_mb(device))), flush=True)
 
 
 class StageMeter:
@@ -68,7 +75,8 @@ class StageMeter:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # the clock stops when the GPU's work is done, not queued
         self.throughput.add(items)
-        write_stage_metrics(path, metrics_record(self.throughput, self.unit, peak_gpu_memory_mb(self.device)))
+        write_stage_metrics(path, metrics_record(items, self.throughput.seconds, self.unit,
+                                                 peak_gpu_memory_mb(self.device)))
 
 
 def write_stage_metrics(path: str | os.PathLike, record: dict) -> None:

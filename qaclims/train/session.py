@@ -90,7 +90,7 @@ def train_and_save(session: TrainingSession, model: torch.nn.Module,
     peak = peak_gpu_memory_mb(session.processes.device)
     if peak is not None:
         peak = largest_over_processes(peak, session.processes)
-    metrics = metrics_record(progress.images, "img", peak)
+    metrics = metrics_record(progress.images.items, progress.images.seconds, "img", peak)
     if session.processes.is_main:
         save_weights(session.weights_path, unwrap(model), classes, session.config, session.code_version)
         if session.metrics_path:
