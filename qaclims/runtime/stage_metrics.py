@@ -52,10 +52,10 @@ def metrics_record(items: int, seconds: float, unit: str, peak_gpu_mb: float | N
 METRICS_LINE = "metrics: "
 
 
-def print_metrics(items: int, seconds: float, unit: str, device: torch.device) -> None:
-    """A benchmark's result as one line of its output, a metrics record after METRICS_LINE (benchmarks/gpu_table.py
-    reads it); the peak GPU memory is the process's so far."""
-    print(METRICS_LINE + json.dumps(metrics_record(items, seconds, unit, peak_gpu_memory_mb(device))), flush=True)
+def print_metrics(items: int, seconds: float, unit: str, peak_gpu_mb: float | None) -> None:
+    """A benchmark's result as one line of its output, a metrics record after METRICS_LINE, which
+    benchmarks/gpu_table.py reads."""
+    print(METRICS_LINE + json.dumps(metrics_record(items, seconds, unit, peak_gpu_mb)), flush=True)
 
 
 class StageMeter:
