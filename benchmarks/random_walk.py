@@ -11,6 +11,9 @@ The inputs are synthetic: smooth blobs whose outlines are boundaries, CAMs peaki
 
     python benchmarks/random_walk.py                           # full size; dense takes minutes
     python benchmarks/random_walk.py --height 120 --width 160  # quick
+    python benchmarks/random_walk.py --device cuda             # both walks on the GPU, peak GPU memory instead
+
+The last line is the sparse walk's metrics record (benchmarks/gpu_table.py reads it).
 """
 
 import argparse
@@ -33,6 +36,8 @@ from qaclims.refine.random_walk import (
     random_walk_label_map,
     walked_label_map,
 )
+from qaclims.runtime.device import resolve_device
+from qaclims.runtime.stage_metrics import peak_gpu_memory_mb, print_metrics
 
 RADIUS, BETA, EXP_TIMES = 5, 10, 8  # the pseudo_label stage's defaults
 BACKGROUND_THRESHOLD = 0.20
@@ -67,27 +72,36 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def measure_in_this_process(method: str, height: int, width: int, save_path: str) -> dict:
-    """Walk with one method here and return its seconds and peak memory growth; the walked maps go to save_path."""
+def measure_in_this_process(method: str, height: int, width: int, save_path: str, device: torch.device) -> dict:
+    """Walk with one method here and return its seconds, its peak resident memory growth and the process's peak
+    GPU memory (None off CUDA); the walked maps go to save_path."""
     walk = {"sparse": random_walk, "dense": dense_random_walk}[method]
+
+    def walk_on_device(maps, boundary):
+        return walk(maps.to(device), boundary.to(device), RADIUS, BETA, EXP_TIMES).cpu()  # .cpu() waits for the GPU
+
     # A tiny walk first, so that loading kernels and libraries is not counted.
-    small_maps, small_boundary = synthetic_inputs(8, 8)
-    walk(small_maps, small_boundary, RADIUS, BETA, EXP_TIMES)
+    walk_on_device(*synthetic_inputs(8, 8))
     maps, boundary = synthetic_inputs(math.ceil(height / 4), math.ceil(width / 4))
     before = peak_mib()
     start = time.perf_counter()
-    walked = walk(maps, boundary, RADIUS, BETA, EXP_TIMES)
+    walked = walk_on_device(maps, boundary)
     seconds = time.perf_counter() - start
     growth = peak_mib() - before
     np.save(save_path, walked.numpy())
-    return {"seconds": seconds, "peak_growth_mib": growth}
+    return {"seconds": seconds, "peak_growth_mib": growth, "peak_gpu_mb": peak_gpu_memory_mb(device)}
 
 
-def measure_in_child(method: str, height: int, width: int, save_path: str) -> dict:
+def measure_in_child(method: str, height: int, width: int, save_path: str, device: str) -> dict:
     command = [sys.executable, os.path.abspath(__file__), "--method", method, "--height", str(height),
-               "--width", str(width), "--save", save_path]
+               "--width", str(width), "--save", save_path, "--device", device]
     finished = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def memory_mib(result: dict) -> float:
+    """The walk's memory: the child's peak GPU memory on CUDA, else the growth of its peak resident memory."""
+    return result["peak_gpu_mb"] if result["peak_gpu_mb"] is not None else result["peak_growth_mib"]
 
 
 def main() -> None:
@@ -96,9 +110,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=500)
     parser.add_argument("--method", choices=["sparse", "dense"], help="internal: measure one method in this process")
     parser.add_argument("--save", help="internal: where --method writes its walked maps (.npy)")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     if args.method:
-        print(json.dumps(measure_in_this_process(args.method, args.height, args.width, args.save)))
+        print(json.dumps(measure_in_this_process(args.method, args.height, args.width, args.save, device)))
         return
 
     grid = (math.ceil(args.height / 4), math.ceil(args.width / 4))
@@ -106,7 +122,7 @@ def main() -> None:
         results, walked = {}, {}
         for method in ("sparse", "dense"):
             path = os.path.join(folder, f"{method}.npy")
-            results[method] = measure_in_child(method, args.height, args.width, path)
+            results[method] = measure_in_child(method, args.height, args.width, path, args.device)
             walked[method] = torch.from_numpy(np.load(path))
     labels = {method: walked_label_map(maps, KEYS, (args.height, args.width), BACKGROUND_THRESHOLD)
               for method, maps in walked.items()}
@@ -121,14 +137,16 @@ def main() -> None:
     difference = (walked["sparse"].double() - walked["dense"].double()).abs().max() / walked["dense"].abs().max()
     same = (labels["sparse"] == labels["dense"]).mean()
     print(f"{args.width}x{args.height} image, {grid[0]}x{grid[1]} grid, K={len(KEYS)}, radius {RADIUS}, beta {BETA}, "
-          f"exp_times {EXP_TIMES}, CPU, {torch.get_num_threads()} threads")
+          f"exp_times {EXP_TIMES}, {device}, {torch.get_num_threads()} threads")
+    memory_kind = "peak GPU memory" if device.type == "cuda" else "peak growth"
     for method, result in results.items():
-        print(f"{method:6s}: {result['seconds']:9.3f} s  {result['peak_growth_mib']:9.1f} MiB peak growth")
-    print(f"speed-up {dense['seconds'] / sparse['seconds']:.1f}x, memory {dense['peak_growth_mib'] / max(sparse['peak_growth_mib'], 1e-3):.1f}x "
+        print(f"{method:6s}: {result['seconds']:9.3f} s  {memory_mib(result):9.1f} MiB {memory_kind}")
+    print(f"speed-up {dense['seconds'] / sparse['seconds']:.1f}x, memory {memory_mib(dense) / max(memory_mib(sparse), 1e-3):.1f}x "
           f"less (target >= 10x each)")
     print(f"identical labels: {100 * same:.4f} % of {labels['sparse'].size} pixels "
           f"(classes in the sparse labels: {np.unique(labels['sparse']).tolist()})")
     print(f"max |sparse - dense| / max |dense| of the walked maps: {difference:.2e}")
+    print_metrics(1, sparse["seconds"], "img", sparse["peak_gpu_mb"])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ everything else (resizing, thresholding, text lookup, losses, optimiser) as the 
 
     python benchmarks/ritc_step.py                  # CPU
     python benchmarks/ritc_step.py --device cuda --clip ViT-L-14 --batch 8
+
+The last line is the whole step's metrics record (benchmarks/gpu_table.py reads it). open_clip builds the
+named architecture with random weights: nothing is downloaded.
 """
 
 import argparse
@@ -22,6 +25,7 @@ from qaclims.cam.ritc_objective import ObjectiveSettings, PairTexts, ritc_losses
 from qaclims.models.cam import QACLIMSNetwork
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
 from qaclims.runtime.device import autocast, resolve_device
+from qaclims.runtime.stage_metrics import peak_gpu_memory_mb, print_metrics
 from qaclims.train.optim import poly_sgd
 
 NUM_CLASSES = 20
@@ -119,6 +123,7 @@ def main() -> None:
     print(f"whole step: {step:.3f} s (median of {args.repeats})")
     for name, seconds in breakdown.items():
         print(f"  {name:<18} {seconds:8.3f} s  {100 * seconds / step:5.1f} %")
+    print_metrics(args.batch, step, "img", peak_gpu_memory_mb(device))
 
 
 if __name__ == "__main__":

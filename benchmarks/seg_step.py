@@ -5,6 +5,8 @@ DeepLab-v2 ResNet-101 (ASPP 6/12/18/24) with random weights, the reference's bat
 
     python benchmarks/seg_step.py                              # CPU, batch 2, 3 timed iterations
     python benchmarks/seg_step.py --device cuda --batch 10 --iterations 20
+
+The last line is the metrics record of the timed iterations (benchmarks/gpu_table.py reads it).
 """
 
 import argparse
@@ -14,6 +16,7 @@ import torch
 
 from qaclims.models.deeplab import segmentation_network
 from qaclims.runtime.device import autocast, resolve_device
+from qaclims.runtime.stage_metrics import peak_gpu_memory_mb, print_metrics
 from qaclims.seg.objective import balanced_cross_entropy, multi_scale_loss
 
 
@@ -52,9 +55,11 @@ def main() -> None:
     for _ in range(args.iterations):
         iteration()
     synchronise(device)
-    seconds = (time.perf_counter() - start) / args.iterations
+    total_seconds = time.perf_counter() - start
+    seconds = total_seconds / args.iterations
     print(f"{args.model} {args.backbone}, batch {args.batch}, crop {args.crop}, MSC (1.0, 0.75, 0.5), "
           f"{device.type} ({torch.get_num_threads()} threads): {seconds:.2f} s per iteration")
+    print_metrics(args.batch * args.iterations, total_seconds, "img", peak_gpu_memory_mb(device))
 
 
 if __name__ == "__main__":

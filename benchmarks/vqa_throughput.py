@@ -8,7 +8,10 @@ The weights are drawn with BLIP's own spread (0.02): a much wider spread makes a
 network chaotic, and float rounding alone then changes answers.
 
     python benchmarks/vqa_throughput.py                 # CPU, the issue's setting
-    python benchmarks/vqa_throughput.py --device cuda   # on a GPU machine
+    python benchmarks/vqa_throughput.py --device cuda --precision bf16   # on a GPU machine
+
+The last line is the batched way's metrics record (benchmarks/gpu_table.py reads it). The real model of the
+presets, Salesforce/blip-vqa-capfilt-large, has this base architecture: "large" names CapFilt's data.
 """
 
 import argparse
@@ -20,6 +23,7 @@ from PIL import Image
 
 from qaclims.models.demo import BASE_LAYERS, BLIP_INITIALIZER_RANGE, build_random_blip
 from qaclims.runtime.device import resolve_device
+from qaclims.runtime.stage_metrics import peak_gpu_memory_mb, print_metrics
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings
 from qaclims.vqa.questions import questions_for_classes
 
@@ -70,6 +74,7 @@ def main() -> None:
     print(f"batched:               {len(questions) / batched_seconds:8.2f} answers/s ({batched_seconds:.1f} s)")
     print(f"speed-up: {single_seconds / batched_seconds:.1f}x; identical answers: {same}/{len(questions)}; "
           f"distinct answers: {len(set(one_by_one))}")
+    print_metrics(len(questions), batched_seconds, "q", peak_gpu_memory_mb(device))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from qaclims.report.resources import (
     TOTAL,
     duration,
     read_benchmarks,
+    read_stage_metrics,
     resources_html,
     rule_resources,
     rules_without_records,
@@ -186,23 +188,68 @@ def test_benchmarks_of_sharded_rules_are_summed_and_their_peak_memory_is_the_lar
     (tmp_path / "make_cam/baseline-shard-0.tsv").write_text(benchmark_record(10, 900, "20"))
     (tmp_path / "make_cam/ritc-shard-1.tsv").write_text(benchmark_record(30, 1500, "40"))
     (tmp_path / "eval_seg.tsv").write_text(benchmark_record(1, "NA", "NA"))  # Snakemake measured nothing
-    benchmarks = read_benchmarks(str(tmp_path))
+    benchmarks, metrics = read_benchmarks(str(tmp_path)), read_stage_metrics(str(tmp_path / "no-metrics"))
     assert len(benchmarks) == 4
-    resources = rule_resources(benchmarks, ["index", "vqa", "make_cam"]).set_index("rule")
+    resources = rule_resources(benchmarks, metrics, ["index", "vqa", "make_cam"]).set_index("rule")
     assert resources.index.tolist() == ["index", "make_cam", "eval_seg", TOTAL]
     assert resources.loc["make_cam", "jobs"] == 2 and resources.loc["make_cam", "wall_seconds"] == 40
     assert resources.loc["make_cam", "peak_rss_mb"] == 1500 and resources.loc["make_cam", "cpu_seconds"] == 60
     assert math.isnan(resources.loc["eval_seg", "peak_rss_mb"]) and resources.loc["eval_seg", "cpu_seconds"] == 0
-    assert resources.loc[TOTAL].tolist() == [4, 43.5, 1500, 61]
-    assert rules_without_records(benchmarks, ["index", "vqa", "make_cam", "corpus"]) == ["vqa", "corpus"]
+    assert resources.loc[TOTAL, ["jobs", "wall_seconds", "peak_rss_mb", "cpu_seconds"]].tolist() == [4, 43.5, 1500, 61]
+    assert rules_without_records(benchmarks, metrics, ["index", "vqa", "make_cam", "corpus"]) == ["vqa", "corpus"]
+
+
+def write_metrics(path, items, seconds, unit, peak_gpu_mb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"items": items, "unit": unit, "seconds": seconds, "per_second": items / seconds,
+                                "peak_gpu_memory_mb": peak_gpu_mb}))
+
+
+def test_gpu_rules_show_their_largest_gpu_memory_and_their_items_per_second_of_loop_time(tmp_path):
+    benchmarks_folder, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    (benchmarks_folder / "make_cam").mkdir(parents=True)
+    for shard in (0, 1):
+        (benchmarks_folder / f"make_cam/ritc-shard-{shard}.tsv").write_text(benchmark_record(20, 900))
+    (benchmarks_folder / "train_cam.tsv").write_text(benchmark_record(50, 700))
+    write_metrics(logs / "make_cam/ritc-shard-0.metrics.json", 30, 10.0, "img", 2000.0)
+    write_metrics(logs / "make_cam/ritc-shard-1.metrics.json", 10, 10.0, "img", 3000.0)
+    write_metrics(logs / "train_cam.metrics.json", 64, 8.0, "img", None)  # trained on the CPU
+    # The cacheable vqa has no benchmark record: its metrics files alone give its row.
+    write_metrics(logs / "vqa/shard-0.metrics.json", 160, 4.0, "q", 1000.0)
+    write_metrics(logs / "vqa/shard-1.metrics.json", 40, 1.0, "q", 500.0)
+    (logs / "vqa/shard-2.metrics.json").write_text("")  # a job taken from the output cache measured nothing
+    benchmarks, metrics = read_benchmarks(str(benchmarks_folder)), read_stage_metrics(str(logs))
+    resources = rule_resources(benchmarks, metrics, ["train_cam", "vqa", "make_cam", "eval_cam"]).set_index("rule")
+    assert resources.index.tolist() == ["train_cam", "vqa", "make_cam", TOTAL]
+    assert resources.loc["make_cam", "peak_gpu_mb"] == 3000 and resources.loc["make_cam", "items_per_second"] == 2
+    assert resources.loc["vqa", "jobs"] == 2 and resources.loc["vqa", "items_per_second"] == 40
+    assert math.isnan(resources.loc["vqa", "wall_seconds"]) and math.isnan(resources.loc["train_cam", "peak_gpu_mb"])
+    assert resources.loc[TOTAL, "jobs"] == 5 and resources.loc[TOTAL, "peak_gpu_mb"] == 3000
+    assert rules_without_records(benchmarks, metrics, ["train_cam", "vqa", "eval_cam"]) == ["eval_cam"]
+    text = resources_html(resources.reset_index(), [])
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", text))
+    assert rows["make_cam"].endswith('<td class="number">3,000</td><td>2.0 img/s</td>')
+    assert rows["train_cam"].endswith('<td class="number">–</td><td>8.0 img/s</td>')
+    assert rows["vqa"].startswith('<td class="number">2</td><td class="number">–</td>')
+    assert rows["vqa"].endswith("<td>40.0 q/s</td>")
+
+
+def test_a_bad_metrics_file_is_named(tmp_path):
+    (tmp_path / "vqa").mkdir()
+    (tmp_path / "vqa/shard-0.metrics.json").write_text(json.dumps({"items": 3}))
+    with pytest.raises(QaclimsError, match=r"shard-0\.metrics\.json has no unit, seconds"):
+        read_stage_metrics(str(tmp_path))
+    (tmp_path / "vqa/shard-0.metrics.json").write_text("{cut short")
+    with pytest.raises(QaclimsError, match=r"shard-0\.metrics\.json cannot be read"):
+        read_stage_metrics(str(tmp_path))
 
 
 def test_missing_benchmark_records_are_named_and_an_empty_folder_gives_an_empty_table(tmp_path):
-    benchmarks = read_benchmarks(str(tmp_path / "absent"))
-    resources = rule_resources(benchmarks, ["vqa", "corpus"])
+    benchmarks, metrics = read_benchmarks(str(tmp_path / "absent")), read_stage_metrics(str(tmp_path / "absent"))
+    resources = rule_resources(benchmarks, metrics, ["vqa", "corpus"])
     assert resources["rule"].tolist() == [TOTAL] and resources.loc[0, "jobs"] == 0
-    text = resources_html(resources, rules_without_records(benchmarks, ["vqa", "corpus"]))
-    assert "No benchmark record (not run): vqa, corpus." in text
+    text = resources_html(resources, rules_without_records(benchmarks, metrics, ["vqa", "corpus"]))
+    assert "No benchmark record or metrics file (not run): vqa, corpus." in text
 
 
 def test_a_bad_benchmark_file_is_named(tmp_path):

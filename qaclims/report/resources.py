@@ -1,5 +1,7 @@
-"""Wall time and peak memory of every rule, from Snakemake's benchmark records."""
+"""Wall time and peak memory of every rule, from Snakemake's benchmark records, and the throughput and peak GPU
+memory of the GPU rules, from the metrics files their jobs write."""
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,25 +14,40 @@ from qaclims.report.inputs import require_keys
 TOTAL = "all jobs"
 
 
-def rule_resources(benchmarks: pd.DataFrame, rule_order: Sequence[str]) -> pd.DataFrame:
-    """One row per rule: its jobs, their wall and CPU seconds summed, and the largest peak RSS (MB).
+def rule_resources(benchmarks: pd.DataFrame, metrics: pd.DataFrame, rule_order: Sequence[str]) -> pd.DataFrame:
+    """One row per rule: its jobs, their wall and CPU seconds summed, the largest peak RSS (MB), the largest peak
+    GPU memory (MB) and the rule's throughput (items per second of a job, ``unit`` naming the items).
 
-    ``benchmarks`` has one row per job with the columns ``rule``, ``s``, ``max_rss`` and
-    ``cpu_time`` (NaN where Snakemake measured nothing). Rules come in ``rule_order``, then
-    any others by name; a last row sums (wall, CPU) or takes the largest (RSS) over all jobs.
+    ``benchmarks`` has one row per job with the columns ``rule``, ``s``, ``max_rss`` and ``cpu_time``, and
+    ``metrics`` one row per GPU job with ``rule`` and METRICS_COLUMNS (NaN where nothing was measured). A rule's
+    jobs are those of its benchmark records, or of its metrics files where it has no benchmark (the cacheable
+    vqa). Rules come in ``rule_order``, then any others by name; a last row sums (jobs, wall, CPU) or takes the
+    largest (RSS, GPU memory) over all jobs.
     """
     per_rule = benchmarks.groupby("rule").agg(jobs=("s", "size"), wall_seconds=("s", "sum"),
                                               peak_rss_mb=("max_rss", "max"), cpu_seconds=("cpu_time", "sum"))
+    gpu_rules = metrics.groupby("rule").agg(metric_jobs=("items", "size"), items=("items", "sum"),
+                                            seconds=("seconds", "sum"), peak_gpu_mb=("peak_gpu_memory_mb", "max"),
+                                            unit=("unit", "first"))
+    per_rule = per_rule.join(gpu_rules, how="outer")
+    per_rule["jobs"] = per_rule["jobs"].fillna(per_rule["metric_jobs"]).astype(int)
+    per_rule["items_per_second"] = per_rule["items"] / per_rule["seconds"].where(per_rule["seconds"] > 0)
+    per_rule = per_rule.drop(columns=["metric_jobs", "items", "seconds"])
     order = [rule for rule in rule_order if rule in per_rule.index]
     order += sorted(set(per_rule.index) - set(order))
-    total = pd.DataFrame({"jobs": [len(benchmarks)], "wall_seconds": [benchmarks["s"].sum()],
-                          "peak_rss_mb": [benchmarks["max_rss"].max()], "cpu_seconds": [benchmarks["cpu_time"].sum()]},
-                         index=[TOTAL])
-    return pd.concat([per_rule.loc[order], total]).rename_axis("rule").reset_index()
+    total = pd.DataFrame({"jobs": [per_rule["jobs"].sum()], "wall_seconds": [benchmarks["s"].sum()],
+                          "peak_rss_mb": [benchmarks["max_rss"].max()], "cpu_seconds": [benchmarks["cpu_time"].sum()],
+                          "peak_gpu_mb": [metrics["peak_gpu_memory_mb"].max()]}, index=[TOTAL])
+    return pd.concat([per_rule.loc[order], total]).rename_axis("rule").reset_index()[RESOURCE_COLUMNS]
 
 
-def rules_without_records(benchmarks: pd.DataFrame, rule_order: Sequence[str]) -> list[str]:
-    return [rule for rule in rule_order if rule not in set(benchmarks["rule"])]
+RESOURCE_COLUMNS = ["rule", "jobs", "wall_seconds", "peak_rss_mb", "cpu_seconds", "peak_gpu_mb", "items_per_second",
+                    "unit"]
+
+
+def rules_without_records(benchmarks: pd.DataFrame, metrics: pd.DataFrame, rule_order: Sequence[str]) -> list[str]:
+    recorded = set(benchmarks["rule"]) | set(metrics["rule"])
+    return [rule for rule in rule_order if rule not in recorded]
 
 
 def duration(seconds: float) -> str:
@@ -41,16 +58,26 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{whole_seconds:02d}"
 
 
+def rate(row: pd.Series) -> str | None:
+    """``12.5 img/s``; None where the rule counted no items."""
+    if pd.isna(row["items_per_second"]):
+        return None
+    return f"{row['items_per_second']:,.1f} {row['unit']}/s"
+
+
 def resources_html(resources: pd.DataFrame, missing: Sequence[str]) -> str:
-    shown = resources.assign(wall_seconds=resources["wall_seconds"].map(duration),
-                             cpu_seconds=resources["cpu_seconds"].map(duration))
-    shown.columns = ["rule", "jobs", "wall time", "peak RSS (MB)", "CPU time"]
-    text = table(shown, {"peak RSS (MB)": "{:,.0f}"}) + note(
+    shown = resources.assign(wall_seconds=resources["wall_seconds"].map(duration, na_action="ignore"),
+                             cpu_seconds=resources["cpu_seconds"].map(duration, na_action="ignore"),
+                             throughput=resources.apply(rate, axis=1)).drop(columns=["items_per_second", "unit"])
+    shown.columns = ["rule", "jobs", "wall time", "peak RSS (MB)", "CPU time", "peak GPU memory (MB)", "throughput"]
+    text = table(shown, {"peak RSS (MB)": "{:,.0f}", "peak GPU memory (MB)": "{:,.0f}"}) + note(
         "Wall and CPU time are summed over a rule's jobs (one per shard for sharded rules), so they add up "
-        "the work, not the elapsed time of a parallel run. Peak RSS is the largest of any one job; Snakemake "
-        "does not measure GPU memory.")
+        "the work, not the elapsed time of a parallel run. Peak RSS and peak GPU memory are the largest of any one "
+        "job; GPU memory is what tensors held at once, measured by the GPU rules themselves (none on a CPU run). "
+        "Throughput is a job's images (img) or questions (q) per second over its main loop, all its jobs together "
+        "over their summed loop time; the time and memory of a rule with no benchmark (vqa, cacheable) are unknown.")
     if missing:
-        text += note("No benchmark record (not run): " + ", ".join(missing) + ".")
+        text += note("No benchmark record or metrics file (not run): " + ", ".join(missing) + ".")
     return text
 
 
@@ -64,7 +91,6 @@ def read_benchmarks(folder: str) -> pd.DataFrame:
     """
     root, records = Path(folder), []
     for path in sorted(root.glob("**/*.tsv")):
-        relative = path.relative_to(root)
         try:
             record = pd.read_csv(path, sep="\t", na_values=["NA", "-"])
         except (ValueError, UnicodeDecodeError) as error:
@@ -73,7 +99,33 @@ def read_benchmarks(folder: str) -> pd.DataFrame:
         record = record.reindex(columns=BENCHMARK_COLUMNS)
         if not all(pd.api.types.is_numeric_dtype(record[column]) for column in BENCHMARK_COLUMNS):
             raise QaclimsError(f"benchmark file {path} holds non-numbers; delete it or rerun its rule")
-        records.append(record.assign(rule=relative.parts[0] if len(relative.parts) > 1 else path.stem))
+        records.append(record.assign(rule=rule_of(path, root, ".tsv")))
     if not records:
         return pd.DataFrame({column: pd.Series(dtype=float) for column in BENCHMARK_COLUMNS}).assign(rule="")
     return pd.concat(records, ignore_index=True)
+
+
+def rule_of(path: Path, root: Path, suffix: str) -> str:
+    """The rule of a job's file: the sub-folder of a rule with one file per job, else the file's name."""
+    relative = path.relative_to(root)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.name.removesuffix(suffix)
+
+
+METRICS_SUFFIX = ".metrics.json"
+METRICS_COLUMNS = ["items", "unit", "seconds", "peak_gpu_memory_mb"]
+
+
+def read_stage_metrics(folder: str) -> pd.DataFrame:
+    """One row per GPU job that wrote a metrics file under ``folder``: columns ``rule`` and METRICS_COLUMNS."""
+    root, records = Path(folder), []
+    for path in sorted(root.glob(f"**/*{METRICS_SUFFIX}")):
+        if path.stat().st_size == 0:
+            continue  # the empty log file that Snakemake leaves for a job taken from the output cache
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise QaclimsError(f"metrics file {path} cannot be read ({error}); delete it or rerun its rule") from error
+        require_keys(record, METRICS_COLUMNS, str(path), "metrics file")
+        records.append({"rule": rule_of(path, root, METRICS_SUFFIX), **{key: record[key] for key in METRICS_COLUMNS}})
+    frame = pd.DataFrame(records, columns=["rule", *METRICS_COLUMNS])
+    return frame.astype({"items": float, "seconds": float, "peak_gpu_memory_mb": float})

@@ -14,6 +14,7 @@ from qaclims.models.weights import load_weights
 from qaclims.refine.crf import CRFSettings
 from qaclims.runtime.device import autocast, resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
 from qaclims.seg.network import network_from_config
 from qaclims.stages.shared.arguments import add_config_argument
@@ -32,6 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="folder for {image_id}.png predicted without CRF")
     parser.add_argument("--crf-out", help="folder for {image_id}.png after the dense CRF")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+    add_metrics_argument(parser)
 
 
 def run(args) -> None:
@@ -50,6 +52,7 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
+    meter = StageMeter(device, "img")
     for position, image in tqdm(loader, total=len(frame), unit="img", desc=f"infer_seg {args.split}"):
         image = image.numpy()  # the loader turns arrays into tensors
         pixels = torch.from_numpy(imagenet_normalise(image).transpose(2, 0, 1).copy()).to(device)
@@ -59,5 +62,6 @@ def run(args) -> None:
         write_label_png(os.path.join(partial.part("raw"), name), logits.argmax(axis=0).astype(np.uint8))
         if args.crf_out:
             write_label_png(os.path.join(partial.part("crf"), name), crf_postprocess(image, logits, crf).astype(np.uint8))
+    meter.write(args.metrics, len(frame))
     partial.move_to(outputs)
     print(f"segmented {len(shard)} images of {args.split} into {args.out}" + (f" and {args.crf_out}" if args.crf_out else ""))

@@ -12,6 +12,7 @@ from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.weights import load_weights
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
@@ -29,6 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="folder that receives {image_id}.npz for the shard")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+    add_metrics_argument(parser)
 
 
 def run(args) -> None:
@@ -47,8 +49,10 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ScaledImages(list(frame["image_path"]), settings["scales"]),
                                          batch_size=None, num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
+    meter = StageMeter(device, "img")
     for position, height, width, inputs in tqdm(loader, total=len(frame), unit="img", desc=f"make_cam {args.network}"):
         cams = multiscale_cams(network.cam_logits, inputs, height, width, np.flatnonzero(labels[position]), device)
         save_cams(os.path.join(partial.part("items"), f"{image_ids[position]}.npz"), cams, settings["dtype"])
+    meter.write(args.metrics, len(frame))
     partial.move_to({"items": args.out})
     print(f"wrote CAMs of {len(shard)} images to {args.out}")

@@ -18,6 +18,7 @@ from qaclims.models.weights import load_weights
 from qaclims.refine.crf import CRFSettings
 from qaclims.runtime.atomic import atomic_directory, atomic_path
 from qaclims.runtime.device import autocast, resolve_device
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.seg.inference import InferenceSettings, crf_postprocess, fused_logits
 from qaclims.seg.network import network_from_config
 from qaclims.stages.shared.arguments import add_config_argument
@@ -31,6 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", required=True, help="folder of JPEG or PNG images (no labels needed)")
     parser.add_argument("--out", required=True, help="folder to write: labels/, overlays/, classes.csv")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+    add_metrics_argument(parser)
 
 
 def model_classes(weights: dict, path: str, classes: list[str]) -> list[str]:
@@ -68,6 +70,7 @@ def run(args) -> None:
     max_long_side = config["dataset"]["max_long_side"]
     loader = torch.utils.data.DataLoader(UprightImages(files, max_long_side), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
+    meter = StageMeter(device, "img")
     with atomic_directory(args.out) as out:
         os.makedirs(out / "labels")
         os.makedirs(out / "overlays")
@@ -84,5 +87,6 @@ def run(args) -> None:
             write_label_png(out / "labels" / f"{stem}.png", full)
             Image.fromarray(side_by_side(image, overlay_label(image, label))).save(out / "overlays" / f"{stem}.png")
         write_classes(str(out / "classes.csv"), classes)
+    meter.write(args.metrics, len(files))
     print(f"segmented {len(files)} images of {args.images} into {args.out} (labels at their own size, inference "
           f"within a long side of {max_long_side} px; classes: {', '.join(classes)})")

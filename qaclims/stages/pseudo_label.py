@@ -18,6 +18,7 @@ from qaclims.models.weights import load_weights
 from qaclims.refine.random_walk import RandomWalkSettings, random_walk_label_map
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.stages.shared.partial import partial_shard, unfinished_images
 
@@ -33,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="folder that receives {image_id}.png for the shard")
     parser.add_argument("--threads", type=int, default=1, help="threads of the job; all but one load images")
+    add_metrics_argument(parser)
 
 
 def run(args) -> None:
@@ -52,6 +54,7 @@ def run(args) -> None:
     loader = torch.utils.data.DataLoader(ImageArrays(list(frame["image_path"])), batch_size=None,
                                          num_workers=max(0, args.threads - 1))
     image_ids = frame["image_id"].to_numpy()
+    meter = StageMeter(device, "img")
     for position, image in tqdm(loader, total=len(frame), unit="img", desc="pseudo_label"):
         size = tuple(image.shape[:2])
         image = torch.from_numpy(imagenet_normalise(image.numpy()).transpose(2, 0, 1).copy())
@@ -64,5 +67,6 @@ def run(args) -> None:
         strided = torch.from_numpy(cams["strided"].astype(np.float32)).to(device)
         label = random_walk_label_map(strided, cams["keys"], boundary, size, walk)
         write_label_png(os.path.join(partial.part("items"), f"{image_ids[position]}.png"), label)
+    meter.write(args.metrics, len(frame))
     partial.move_to({"items": args.out})
     print(f"wrote pseudo labels of {len(shard)} images to {args.out}")

@@ -28,6 +28,7 @@ from qaclims.report.inputs import read_summary, read_table
 from qaclims.report.overlays import overlay_montage
 from qaclims.report.resources import (
     read_benchmarks,
+    read_stage_metrics,
     resources_html,
     rule_resources,
     rules_without_records,
@@ -71,7 +72,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model-scores", nargs="*", default=[],
                         help="json lists of measures of what the models know (demo_knowledge's, demo_backbone's)")
     parser.add_argument("--benchmarks", required=True, help="folder of Snakemake benchmark files (may lack some)")
-    parser.add_argument("--rule-order", nargs="*", default=[], help="rules with a benchmark, in workflow order")
+    parser.add_argument("--stage-metrics", required=True,
+                        help="folder of the GPU jobs' *.metrics.json files (may lack some)")
+    parser.add_argument("--rule-order", nargs="*", default=[],
+                        help="rules with a benchmark or a metrics file, in workflow order")
     parser.add_argument("--miou", required=True, help="HTML to write")
     parser.add_argument("--ablation", required=True, help="HTML to write")
     parser.add_argument("--per-class-iou", required=True, help="SVG to write")
@@ -150,11 +154,12 @@ def write_vqa_samples(args, index, count: int) -> None:
 
 
 def write_resources(args) -> None:
-    benchmarks = read_benchmarks(args.benchmarks)
-    missing = rules_without_records(benchmarks, args.rule_order)
-    write_text(args.stage_resources,
-               page("Time and memory per rule", resources_html(rule_resources(benchmarks, args.rule_order), missing)))
-    print(f"{len(benchmarks)} benchmark records; no record of: {', '.join(missing) or 'none'}")
+    benchmarks, metrics = read_benchmarks(args.benchmarks), read_stage_metrics(args.stage_metrics)
+    missing = rules_without_records(benchmarks, metrics, args.rule_order)
+    resources = rule_resources(benchmarks, metrics, args.rule_order)
+    write_text(args.stage_resources, page("Time and memory per rule", resources_html(resources, missing)))
+    print(f"{len(benchmarks)} benchmark records, {len(metrics)} metrics files; no record of: "
+          f"{', '.join(missing) or 'none'}")
 
 
 def run(args) -> None:

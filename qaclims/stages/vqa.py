@@ -12,6 +12,7 @@ from qaclims.data.index import read_index, split_column
 from qaclims.runtime.atomic import atomic_path
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.sharding import shard_items
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.stages.shared.partial import partial_shard
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
@@ -33,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--shard", type=int, default=0, help="0-based shard number")
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="parquet file of this shard's answers")
+    add_metrics_argument(parser)
 
 
 def images_to_ask(index, splits) -> pd.DataFrame:
@@ -52,7 +54,8 @@ def run(args) -> None:
         settings["foreground_questions"] or FOREGROUND_TEMPLATES,
         settings["background_questions"] or BACKGROUND_TEMPLATES,
     ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
-    model, processor = load_blip(args.model, resolve_device(config["device"]), settings["processor"])
+    device = resolve_device(config["device"])
+    model, processor = load_blip(args.model, device, settings["processor"])
     generation = settings_from(GenerationSettings, settings)
     answerer = BlipAnswerer(model, processor, generation, config["precision"])
 
@@ -61,6 +64,8 @@ def run(args) -> None:
     partial = partial_shard(args, __name__, [args.index, *model_files])
     groups = {f"group-{start:07d}": start for start in range(0, len(frame), settings["image_batch_size"])}
     done = partial.done()
+    meter = StageMeter(device, "q")
+    answered_now = 0  # by this run: the groups that a killed run finished are not timed here
     progress = tqdm(total=int(labels.sum()) * questions.shape[1], unit="q",
                     desc=f"vqa shard {args.shard}", mininterval=2.0)
     for name, start in groups.items():
@@ -80,10 +85,12 @@ def run(args) -> None:
         with atomic_path(partial.part("items") / f"{name}.parquet") as piece:
             pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(piece, index=False)
         progress.update(len(group_questions))
+        answered_now += len(group_questions)
     progress.close()
     answers = pd.concat([pd.read_parquet(partial.part("items") / f"{name}.parquet") for name in groups],
                         ignore_index=True) if groups else pd.DataFrame(columns=ANSWER_COLUMNS)
     with atomic_path(args.out) as written:
         answers.to_parquet(written, index=False)
     partial.discard()
+    meter.write(args.metrics, answered_now)
     print(f"answered {len(answers)} questions about {len(frame)} images into {args.out}")

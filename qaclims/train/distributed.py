@@ -53,6 +53,15 @@ def distribute(model: nn.Module, processes: Processes, sync_batch_norm: bool) ->
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
+def largest_over_processes(value: float, processes: Processes) -> float:
+    """The largest of every process's ``value``; every process must call it."""
+    if processes.world_size == 1:
+        return value
+    largest = torch.tensor([value], dtype=torch.float64, device=processes.device)
+    torch.distributed.all_reduce(largest, op=torch.distributed.ReduceOp.MAX)
+    return largest.item()
+
+
 def stop_processes(processes: Processes) -> None:
     if processes.world_size > 1:
         torch.distributed.destroy_process_group()

@@ -1,7 +1,6 @@
 """The training loop: deterministic batches, checkpoints, resume, and a loss curve in the log."""
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from qaclims.train.checkpoint import (
 )
 from qaclims.train.data import epoch_batches
 from qaclims.train.distributed import Processes
+from qaclims.train.progress import TrainingProgress
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
 def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
                  loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
                  optimizer, scheduler, settings: LoopSettings, processes: Processes,
-                 checkpoint_dir: str, checkpoint_key: str) -> None:
-    """Train for ``settings.max_steps`` steps, resuming from the last checkpoint under ``checkpoint_key``.
+                 checkpoint_dir: str, checkpoint_key: str) -> TrainingProgress:
+    """Train for ``settings.max_steps`` steps, resuming from the last checkpoint under ``checkpoint_key``;
+    return the progress of this process's steps (its speed).
 
     ``dataset`` yields (images, labels, sample) and augments by its ``epoch`` attribute, which is set
     here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
@@ -56,7 +57,7 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
     per_epoch = steps_per_epoch(len(dataset), settings.batch_size)
     max_steps = settings.max_steps(len(dataset))
     step = load_checkpoint(checkpoint_dir, checkpoint_key, unwrap(model), optimizer, scheduler)
-    started, timed_steps = time.perf_counter(), 0
+    progress = TrainingProgress(step, max_steps, settings.batch_size)
     while step < max_steps:
         epoch, first = divmod(step, per_epoch)
         dataset.epoch = epoch
@@ -77,16 +78,16 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
             optimizer.step()
             scheduler.step()
             step += 1
-            timed_steps += 1
+            progress.step_done()
             if processes.is_main and (step % settings.log_every == 0 or step == max_steps):
-                seconds = (time.perf_counter() - started) / timed_steps
                 named = " ".join(f"{name}={value.item():.4f}" for name, value in losses.items())
                 print(f"epoch {epoch + 1}/{math.ceil(max_steps / per_epoch)} step {step}/{max_steps} {named} "
-                      f"lr={scheduler.get_last_lr()[0]:.3g} {seconds:.3f} s/step", flush=True)
+                      f"lr={scheduler.get_last_lr()[0]:.3g} {progress.text()}", flush=True)
             if processes.is_main and step % settings.checkpoint_every == 0 and step < max_steps:
                 save_checkpoint(checkpoint_dir, checkpoint_key, step, unwrap(model), optimizer, scheduler)
     if processes.is_main:
         remove_checkpoints(checkpoint_dir)
+    return progress
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

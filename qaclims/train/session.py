@@ -15,9 +15,16 @@ import torch
 
 from qaclims.config import settings_from
 from qaclims.models.weights import save_weights
+from qaclims.runtime.stage_metrics import (
+    add_metrics_argument,
+    metrics_record,
+    peak_gpu_memory_mb,
+    write_stage_metrics,
+)
 from qaclims.runtime.work_key import code_version
 from qaclims.train.distributed import (
     Processes,
+    largest_over_processes,
     loader_workers,
     start_processes,
     stop_processes,
@@ -31,6 +38,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", required=True,
                         help="folder for resumable checkpoints, one subfolder per config and code version")
     parser.add_argument("--threads", type=int, default=1, help="threads of the whole job, shared by its processes; all but one of each share load data")
+    add_metrics_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class TrainingSession:
     checkpoint_key: str
     checkpoint_dir: str
     weights_path: str
+    metrics_path: str | None
 
 
 def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, section: Mapping, seed: int,
@@ -55,7 +64,7 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
     config, version = args.config.to_dict(), code_version(stage_module)
     key = checkpoint_key(config, version)
     return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), config, version, key,
-                           os.path.join(args.checkpoint_dir, key), args.out)
+                           os.path.join(args.checkpoint_dir, key), args.out, args.metrics)
 
 
 def checkpoint_key(config: dict, version: str) -> str:
@@ -67,10 +76,17 @@ def checkpoint_key(config: dict, version: str) -> str:
 def train_and_save(session: TrainingSession, model: torch.nn.Module,
                    loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
                    optimizer, scheduler, classes: list[str]) -> None:
-    """Train (resuming under the session's checkpoint key), write the weights, leave the process group."""
+    """Train (resuming under the session's checkpoint key), write the weights and the metrics, leave the process
+    group. The metrics give the images per second of all processes together and the largest peak of any one GPU."""
     model.train()
-    run_training(model, session.dataset, loss_step, optimizer, scheduler, session.loop, session.processes,
-                 session.checkpoint_dir, session.checkpoint_key)
+    progress = run_training(model, session.dataset, loss_step, optimizer, scheduler, session.loop, session.processes,
+                            session.checkpoint_dir, session.checkpoint_key)
+    peak = peak_gpu_memory_mb(session.processes.device)
+    if peak is not None:
+        peak = largest_over_processes(peak, session.processes)
+    metrics = metrics_record(progress.images.items, progress.images.seconds, "img", peak)
     if session.processes.is_main:
         save_weights(session.weights_path, unwrap(model), classes, session.config, session.code_version)
+        if session.metrics_path:
+            write_stage_metrics(session.metrics_path, metrics)
     stop_processes(session.processes)

@@ -17,7 +17,7 @@ rule make_cam:
         # A variant is a QA-CLIMS network.
         architecture=lambda wildcards: "baseline" if wildcards.network == "baseline" else "ritc",
     log:
-        f"{OUT}/logs/make_cam/{{network}}-shard-{{shard}}.log",
+        **gpu_logs("make_cam/{network}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/make_cam/{{network}}-shard-{{shard}}.tsv"
     threads: 4
@@ -30,7 +30,7 @@ rule make_cam:
     shell:
         gpu_stage(1, "make-cam --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --network {params.architecture} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.cams:q} --threads {threads} > {log:q} 2>&1")
+        " --out {output.cams:q} --threads {threads}")
 
 
 rule eval_cam:

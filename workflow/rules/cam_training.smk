@@ -13,7 +13,7 @@ rule train_cam:
         code=stage_code("train_cam"),
         checkpoints=f"{OUT}/checkpoints/train_cam",
     log:
-        log_path("train_cam"),
+        **gpu_logs("train_cam"),
     benchmark:
         benchmark_path("train_cam")
     threads: 4 * config["cam"]["baseline"]["gpus"]
@@ -25,7 +25,7 @@ rule train_cam:
         CONDA_ENV
     shell:
         gpu_stage(config["cam"]["baseline"]["gpus"], "train-cam --config {params.config:q} --index {input.index:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads}")
 
 
 # One job per network: QA-CLIMS (cam/ritc.pt) and each ablation variant of ritc.variants (cam/<variant>.pt), each
@@ -50,7 +50,7 @@ rule train_ritc:
         # A folder per network: two networks of the same config would otherwise share a checkpoint.
         checkpoints=f"{OUT}/checkpoints/train_ritc/{{network}}",
     log:
-        f"{OUT}/logs/train_ritc/{{network}}.log",
+        **gpu_logs("train_ritc/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
     threads: 4 * config["ritc"]["gpus"]
@@ -63,4 +63,4 @@ rule train_ritc:
     shell:
         gpu_stage(config["ritc"]["gpus"], "train-ritc --config {params.config:q} {params.clip} --index {input.index:q}"
         " --baseline {input.baseline:q} --corpus {input.corpus:q} --features {input.features:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")
+        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads}")

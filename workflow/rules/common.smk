@@ -141,14 +141,22 @@ def cpu_stage(stage_command):
     return f"CUDA_VISIBLE_DEVICES= {_PYTHON} -m qaclims {stage_command}"
 
 
+def gpu_logs(job):
+    """A GPU job's log files, ``job`` naming the job as a log path does ("make_cam/{network}-shard-{shard}"): its
+    output and its metrics (throughput, peak GPU memory), which the report reads next to the benchmark records.
+    Logs and not outputs, so that a run without them (the output cache's, an older version's) reruns nothing."""
+    return {"stage": log_path(job), "metrics": f"{OUT}/logs/{job}.metrics.json"}
+
+
 def gpu_stage(gpus, stage_command):
     """The shell command of a GPU job: pinned to GPUs of its own, and torchrun with one process per GPU when
     there are several. The rule's `gpu` resource is the same ``gpus``, and its threads are 4 per GPU, which
-    the Slurm profile's `cpus_per_gpu` allocates."""
+    the Slurm profile's `cpus_per_gpu` allocates. The rule's log files are ``gpu_logs``; the stage writes both."""
     pinned = f'{_PYTHON} -m qaclims.runtime.on_gpus --gpus {gpus} -- "$QACLIMS_PYTHON"'
+    logged = f"{stage_command} --metrics {{log.metrics:q}} > {{log.stage:q}} 2>&1"
     if gpus <= 1:
-        return f"{pinned} -m qaclims {stage_command}"
-    return f"{pinned} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m qaclims {stage_command}"
+        return f"{pinned} -m qaclims {logged}"
+    return f"{pinned} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m qaclims {logged}"
 
 
 def minutes_per_attempt(minutes):

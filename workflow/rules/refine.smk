@@ -46,7 +46,7 @@ rule train_irn:
         code=stage_code("train_irn"),
         checkpoints=f"{OUT}/checkpoints/train_irn",
     log:
-        log_path("train_irn"),
+        **gpu_logs("train_irn"),
     benchmark:
         benchmark_path("train_irn")
     threads: 4 * config["irn"]["gpus"]
@@ -59,7 +59,7 @@ rule train_irn:
     shell:
         gpu_stage(config["irn"]["gpus"], "train-irn --config {params.config:q} --index {input.index:q}"
         " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
-        " --threads {threads} > {log:q} 2>&1")
+        " --threads {threads}")
 
 
 rule pseudo_label:
@@ -76,7 +76,7 @@ rule pseudo_label:
         code=stage_code("pseudo_label"),
         shards=config["pseudo_label"]["shards"],
     log:
-        f"{OUT}/logs/pseudo_label/shard-{{shard}}.log",
+        **gpu_logs("pseudo_label/shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/pseudo_label/shard-{{shard}}.tsv"
     threads: 4
@@ -89,7 +89,7 @@ rule pseudo_label:
     shell:
         gpu_stage(1, "pseudo-label --config {params.config:q} --index {input.index:q} --cams {input.cams:q}"
         " --weights {input.weights:q} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.labels:q} --threads {threads} > {log:q} 2>&1")
+        " --out {output.labels:q} --threads {threads}")
 
 
 rule eval_pseudo:

@@ -7,10 +7,10 @@ SCORED_NETWORKS = REPORT_NETWORKS if SCORES_CAMS else []
 # The options of the scores that exist: an option with no file would take the next option as its value.
 PSEUDO_SCORE_OPTIONS = " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
 SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input.seg_per_class:q}"
-# Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE),
-# in the order of the rule files, which is the pipeline's order. The resources table lists them in this
-# order, and names those without a benchmark record (not part of this run).
-REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark]
+# Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE) or a
+# metrics file (the GPU rules, see gpu_logs), in the order of the rule files, which is the pipeline's order. The
+# resources table lists them in this order, and names those without either record (not part of this run).
+REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark or "metrics" in rule.log.keys()]
 
 
 rule report_summary:
@@ -59,6 +59,7 @@ rule report_summary:
         variants=VARIANTS,
         # Read, not declared: Snakemake writes a job's record after the job, and cached rules write none.
         benchmarks=f"{OUT}/benchmarks",
+        stage_metrics=f"{OUT}/logs",
         rules=REPORTED_RULES,
     log:
         log_path("report_summary"),
@@ -75,7 +76,7 @@ rule report_summary:
         + (PSEUDO_SCORE_OPTIONS if SCORES_CAMS else "") + (SEG_SCORE_OPTIONS if SCORES_SEG else "") +
         " --pseudo-overlays {input.pseudo_overlays:q} --answers {input.answers:q} --corpus {input.corpus:q}"
         " --model-scores {input.model_scores:q}"
-        " --benchmarks {params.benchmarks:q} --rule-order {params.rules}"
+        " --benchmarks {params.benchmarks:q} --stage-metrics {params.stage_metrics:q} --rule-order {params.rules}"
         " --miou {output.miou:q} --ablation {output.ablation:q} --per-class-iou {output.per_class_iou:q}"
         " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
         " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"

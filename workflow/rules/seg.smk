@@ -14,7 +14,7 @@ rule train_seg:
         code=stage_code("train_seg"),
         checkpoints=f"{OUT}/checkpoints/train_seg",
     log:
-        log_path("train_seg"),
+        **gpu_logs("train_seg"),
     benchmark:
         benchmark_path("train_seg")
     threads: 4 * config["seg"]["gpus"]
@@ -27,7 +27,7 @@ rule train_seg:
     shell:
         gpu_stage(config["seg"]["gpus"], "train-seg --config {params.config:q} --index {input.index:q}"
         " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
-        " --threads {threads} > {log:q} 2>&1")
+        " --threads {threads}")
 
 
 rule infer_seg:
@@ -44,7 +44,7 @@ rule infer_seg:
         code=stage_code("infer_seg"),
         shards=config["infer_seg"]["shards"],
     log:
-        f"{OUT}/logs/infer_seg/{{split}}-shard-{{shard}}.log",
+        **gpu_logs("infer_seg/{split}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/infer_seg/{{split}}-shard-{{shard}}.tsv"
     threads: 4
@@ -57,7 +57,7 @@ rule infer_seg:
     shell:
         gpu_stage(1, "infer-seg --config {params.config:q} --index {input.index:q} --weights {input.weights:q}"
         " --split {wildcards.split} --shard {wildcards.shard} --num-shards {params.shards}"
-        " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads} > {log:q} 2>&1")
+        " --out {output.raw:q} --crf-out {output.crf:q} --threads {threads}")
 
 
 rule eval_seg:
@@ -122,7 +122,7 @@ if config["predict"]["images"]:
             config=stage_config("predict"),
             code=stage_code("predict"),
         log:
-            log_path("predict"),
+            **gpu_logs("predict"),
         benchmark:
             benchmark_path("predict")
         threads: 4
@@ -134,4 +134,4 @@ if config["predict"]["images"]:
             CONDA_ENV
         shell:
             gpu_stage(1, "predict --config {params.config:q} --weights {input.weights:q} --images {input.images:q}"
-            " --out {output.folder:q} --threads {threads} > {log:q} 2>&1")
+            " --out {output.folder:q} --threads {threads}")

@@ -20,7 +20,7 @@ rule vqa:
         # A param, not only a wildcard: the output cache keys a job by its params, not its wildcards.
         shard="{shard}",
     log:
-        f"{OUT}/logs/vqa/shard-{{shard}}.log",
+        **gpu_logs("vqa/shard-{shard}"),
     # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
     threads: 4
@@ -32,7 +32,7 @@ rule vqa:
         CONDA_ENV
     shell:
         gpu_stage(1, "vqa --config {params.config:q} --model {params.model:q} --index {input.index:q} --shard {params.shard}"
-        " --num-shards {params.shards} --out {output.answers:q} > {log:q} 2>&1")
+        " --num-shards {params.shards} --out {output.answers:q}")
 
 
 rule vqa_merge:
