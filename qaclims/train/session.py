@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 import qaclims
-from qaclims.config import settings_from
+from qaclims.config import DeclaredConfig, settings_from
 from qaclims.models.weights import save_weights
 from qaclims.runtime.provenance import code_hash
 from qaclims.train.distributed import (
@@ -42,7 +42,7 @@ class TrainingSession:
     processes: Processes
     loop: LoopSettings
     max_steps: int  # for the stage's learning-rate schedule
-    config: dict  # the keys the stage declares, as plain data: hashed into the checkpoint key, kept with the weights
+    config: DeclaredConfig  # the keys the stage declares; those it reads are kept with the weights
     code_version: str
     checkpoint_key: str
     checkpoint_dir: str
@@ -54,9 +54,9 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
     """Join the processes and read the loop settings (batch size, schedule, logging) from the recipe ``section``."""
     processes = start_processes(args.config["device"])
     loop = settings_from(LoopSettings, section, seed=seed, workers=loader_workers(args.threads, processes))
-    config, version = args.config.to_dict(), code_version(stage_module)
-    key = checkpoint_key(config, version)
-    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), config, version, key,
+    version = code_version(stage_module)
+    key = checkpoint_key(args.config.to_dict(), version)
+    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key,
                            os.path.join(args.checkpoint_dir, key), args.out)
 
 
@@ -78,5 +78,5 @@ def train_and_save(session: TrainingSession, model: torch.nn.Module,
     run_training(model, session.dataset, loss_step, optimizer, scheduler, session.loop, session.processes,
                  session.checkpoint_dir, session.checkpoint_key)
     if session.processes.is_main:
-        save_weights(session.weights_path, unwrap(model), classes, session.config, session.code_version)
+        save_weights(session.weights_path, unwrap(model), classes, session.config.read_values(), session.code_version)
     stop_processes(session.processes)
