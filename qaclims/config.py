@@ -158,7 +158,7 @@ class DeclaredConfig(Mapping):
     """A read-only view of a validated config through which a stage reads only the keys it declared.
 
     Reading any other key raises a ConfigError that names the key and the stage. The view remembers each
-    value the stage reads, for the provenance kept with what the stage writes.
+    key the stage reads, for the provenance kept with what the stage writes.
     """
 
     def __init__(self, values: dict, declared: Iterable[str], stage: str, prefix: str = "",
