@@ -157,15 +157,23 @@ def load_config(sources: Iterable[str]) -> dict:
 class DeclaredConfig(Mapping):
     """A read-only view of a validated config through which a stage reads only the keys it declared.
 
-    Reading any other key raises a ConfigError that names the key and the stage.
+    Reading any other key raises a ConfigError that names the key and the stage. The view remembers each
+    key the stage reads, for the provenance kept with what the stage writes.
     """
 
-    def __init__(self, values: dict, declared: Iterable[str], stage: str, prefix: str = ""):
+    def __init__(self, values: dict, declared: Iterable[str], stage: str, prefix: str = "",
+                 whole: dict | None = None, read: dict | None = None):
         self._values, self._declared, self._stage, self._prefix = values, tuple(declared), stage, prefix
+        # The whole config and the dotted keys read from it (a dict for its order), shared by the views of sections.
+        self._whole, self._read = (values, {}) if whole is None else (whole, read)
 
     def _readable(self, dotted: str) -> bool:
         return any(dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}.")
                    for key in self._declared)
+
+    def _section(self, key: str) -> "DeclaredConfig":
+        return DeclaredConfig(self._values[key], self._declared, self._stage, f"{self._prefix}{key}.",
+                              self._whole, self._read)
 
     def __getitem__(self, key: str):
         dotted = f"{self._prefix}{key}"
@@ -175,7 +183,10 @@ class DeclaredConfig(Mapping):
                 f"STAGE_KEYS[{self._stage!r}] in qaclims/stage_keys.py, so that its rule passes it"
             )
         value = self._values[key]
-        return DeclaredConfig(value, self._declared, self._stage, f"{dotted}.") if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            return self._section(key)
+        self._read[dotted] = None
+        return value
 
     def __iter__(self):
         return (key for key in self._values if self._readable(f"{self._prefix}{key}"))
@@ -187,9 +198,13 @@ class DeclaredConfig(Mapping):
         return sum(1 for _ in self)
 
     def to_dict(self) -> dict:
-        """The declared keys and their values, as plain data (for provenance and checkpoint keys)."""
-        return {key: value.to_dict() if isinstance(value, DeclaredConfig) else copy.deepcopy(value)
-                for key, value in self.items()}
+        """The declared keys and their values, as plain data (for checkpoint keys); reads nothing."""
+        return {key: self._section(key).to_dict() if isinstance(self._values[key], dict)
+                else copy.deepcopy(self._values[key]) for key in self}
+
+    def read_values(self) -> dict:
+        """The keys the stage has read so far, from any view of this config, nested, with their values."""
+        return subset(self._whole, self._read)
 
 
 def load_stage_config(sources: Iterable[str], stage: str, declared: Iterable[str]) -> DeclaredConfig:

@@ -25,6 +25,7 @@ from qaclims.cam.ritc_objective import (
     pair_texts,
     ritc_losses,
 )
+from qaclims.config import subset, validate_config
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
 from qaclims.models.demo import write_demo_clip
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
@@ -386,6 +387,15 @@ def test_a_killed_training_resumes_to_the_same_weights(small_dataset):
                             capture_output=True, text=True, env=single_thread_env())
     assert result.returncode == 0, result.stderr
     assert "step 30/30" in result.stdout and not list((base / "ckpt-a").glob("*/last.pt"))
+    given = json.loads(train_cam_command(index, uninterrupted, base / "ckpt-a", dataset)[5])
+    stored = json.loads(torch.load(uninterrupted, weights_only=True)["config"])
+    # Only the keys the stage read: not the dataset (the index stands for it), nor cam.baseline.gpus (the rule's).
+    assert set(stored) == {"cam", "device"} and "gpus" not in stored["cam"]["baseline"]
+    # With the values it used: those given, and the schema's defaults for the others (lr was not given).
+    used = validate_config(given)
+    assert stored == subset(used, [f"cam.baseline.{key}" for key in stored["cam"]["baseline"]]
+                            + [f"cam.{key}" for key in stored["cam"] if key != "baseline"] + ["device"])
+    assert "lr" in stored["cam"]["baseline"] and "lr" not in given["cam"]["baseline"]
 
     resumed, checkpoints = base / "resumed.pt", base / "ckpt-b"
     kill_after_first_checkpoint(train_cam_command(index, resumed, checkpoints, dataset), checkpoints,

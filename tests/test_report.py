@@ -33,20 +33,24 @@ from qaclims.report.resources import (
 from qaclims.report.scores import miou_html, miou_table, per_class_iou
 from qaclims.report.vqa_samples import pair_table, pick_images, vqa_samples_html
 
+# Arbitrary inputs, not the scores of any run: each figure differs from the others, so a figure put in
+# the wrong row shows.
 CAMS = {
-    "baseline": {"miou": 0.4889, "threshold": 0.15, "best_miou": 0.6294, "best_threshold": 0.44, "split": "train",
+    "baseline": {"miou": 0.41, "threshold": 0.15, "best_miou": 0.47, "best_threshold": 0.44, "split": "train",
                  "images": 30},
-    "ritc": {"miou": 0.6067, "threshold": 0.15, "best_miou": 0.6287, "best_threshold": 0.27, "split": "train",
+    "ritc": {"miou": 0.53, "threshold": 0.15, "best_miou": 0.58, "best_threshold": 0.27, "split": "train",
              "images": 30},
 }
-PSEUDO = {"miou": 0.614, "split": "train", "images": 30, "prediction_ignore": "..."}
-SEGMENTATION = {"split": "val", "images": 20, "miou": 0.6357, "miou_crf": 0.7367}
+PSEUDO = {"miou": 0.62, "split": "train", "images": 30, "prediction_ignore": "..."}
+SEGMENTATION = {"split": "val", "images": 20, "miou": 0.66, "miou_crf": 0.69}
 
 
 def test_miou_table_has_a_row_per_stage_and_setting_in_percent():
     frame = miou_table(CAMS, PSEUDO, SEGMENTATION)
     assert frame["stage"].tolist() == ["Baseline CAM"] * 2 + ["QA-CLIMS CAM"] * 2 + ["Pseudo mask"] + ["Segmentation"] * 2
-    np.testing.assert_allclose(frame["mIoU (%)"], [48.89, 62.94, 60.67, 62.87, 61.4, 63.57, 73.67])
+    scores = [CAMS["baseline"]["miou"], CAMS["baseline"]["best_miou"], CAMS["ritc"]["miou"], CAMS["ritc"]["best_miou"],
+              PSEUDO["miou"], SEGMENTATION["miou"], SEGMENTATION["miou_crf"]]
+    np.testing.assert_allclose(frame["mIoU (%)"], [100 * score for score in scores])
     assert frame["setting"].tolist()[:2] == ["fixed threshold 0.15", "best threshold 0.44, tuned on the evaluation labels"]
     assert frame["split"].tolist() == ["train"] * 5 + ["val"] * 2 and frame["images"].tolist() == [30] * 5 + [20] * 2
     assert frame["setting"].tolist()[-2:] == ["without CRF", "with CRF"]
@@ -59,7 +63,7 @@ def test_miou_table_without_crf_has_one_segmentation_row():
 
 def test_miou_html_shows_one_decimal_right_aligned():
     text = miou_html(miou_table(CAMS, PSEUDO, SEGMENTATION))
-    assert '<td class="number">48.9</td>' in text and '<td class="number">73.7</td>' in text
+    assert '<td class="number">41.0</td>' in text and '<td class="number">69.0</td>' in text  # 0.41 and 0.69
     assert "<td>QA-CLIMS CAM</td>" in text and '<td class="number">30</td>' in text
 
 
@@ -85,7 +89,8 @@ def test_ablation_table_has_baseline_qa_clims_and_each_variant_in_percent():
                                       "background false activation (%)", "foreground under-activation (%)"]
     assert frame["variant"].tolist() == ["Baseline", "QA-CLIMS", "area_only"]
     assert frame["overrides"].tolist()[2] == "loss weights: background 0, foreground 0"
-    np.testing.assert_allclose(frame["mIoU at 0.15 (%)"], [48.89, 60.67, 50.123])
+    np.testing.assert_allclose(frame["mIoU at 0.15 (%)"], [100 * CAMS["baseline"]["miou"], 100 * CAMS["ritc"]["miou"],
+                                                           50.123])
     np.testing.assert_allclose(frame.iloc[2, 3:].astype(float), [55, 0.2, 45, 5])
     text = ablation_html(frame)
     assert "<td>area_only</td><td>loss weights: background 0, foreground 0</td>" in text
@@ -107,7 +112,7 @@ def test_ablation_text_for_the_log_keeps_the_whole_split_columns_in_percent():
     frame = ablation_table({"ritc": {**CAMS["ritc"], **RATES, "splits": splits}}, {})
     header, row = ablation_text(frame).splitlines()
     assert "habitat" not in header and header.split()[:2] == ["variant", "overrides"]
-    assert row.split()[:2] == ["QA-CLIMS", "none:"] and "60.7" in row.split()
+    assert row.split()[:2] == ["QA-CLIMS", "none:"] and f"{100 * CAMS['ritc']['miou']:.1f}" in row.split()
     assert f"{CAMS['ritc']['best_threshold']:.2f}" in row.split()
 
 def test_table_escapes_text_and_dashes_missing_values():

@@ -1,9 +1,11 @@
-"""A demo run killed outright picks up where it stopped when the same command runs again.
+"""A demo run killed outright picks up where it stopped when the same command runs again, and ends
+with the scores and weights of a run that was never killed.
 
 The run is killed as a power loss would: SIGKILL to Snakemake and every job it started. Then
 the plain command runs again, with no --unlock and no --rerun-incomplete.
 """
 
+import json
 import os
 import re
 import signal
@@ -13,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from workflow_runs import (
     TINY,
     copy_checkout,
@@ -60,6 +63,19 @@ def planned(checkout: Path, workdir: Path, config: str) -> tuple[Counter, str]:
     return dry_run_plan(result), result.stdout + result.stderr
 
 
+def assert_same_scores_and_weights(resumed: Path, uninterrupted: Path) -> None:
+    scores = sorted(path.relative_to(uninterrupted) for path in (uninterrupted / "eval").rglob("*.json"))
+    assert {"eval/seg.json", "eval/pseudo.json", "eval/ritc/cam.json"} <= {path.as_posix() for path in scores}
+    for score in scores:
+        assert json.loads((resumed / score).read_text()) == json.loads((uninterrupted / score).read_text()), score
+    for name in ("cam/baseline.pt", "cam/ritc.pt", "irn/irn.pt", "seg/deeplab.pt"):
+        got, want = (torch.load(folder / name, weights_only=True) for folder in (resumed, uninterrupted))
+        assert {key: got[key] for key in got if key != "state_dict"} == {
+            key: want[key] for key in want if key != "state_dict"}, name
+        assert got["state_dict"].keys() == want["state_dict"].keys(), name
+        assert all(torch.equal(got["state_dict"][key], want["state_dict"][key]) for key in want["state_dict"]), name
+
+
 def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_path):
     checkout = copy_checkout(tmp_path / "checkout")
     workdir = tmp_path / "work"
@@ -101,5 +117,10 @@ def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_pat
     assert kept > 0 and f"kept {kept} of {len(list(unfinished.glob('*.png')))} images" in shard_log
     resumed = re.search(r"resuming from .* at step (\d+)", (results / "logs" / "train_irn.log").read_text())
     assert resumed and int(resumed.group(1)) >= 2
-    assert (results / "eval" / "seg.json").is_file()
     assert planned(checkout, workdir, config)[0] == Counter()
+
+    never_killed = tmp_path / "never-killed"
+    never_killed.mkdir()
+    uninterrupted = snakemake(checkout, never_killed, "--configfile", config)
+    assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
+    assert_same_scores_and_weights(results, never_killed / "results")

@@ -56,6 +56,16 @@ def test_the_view_lists_and_exports_only_the_declared_keys():
     assert config.to_dict() == subset(validate_config({}), STAGE_KEYS["make_cam"])
 
 
+def test_the_view_remembers_exactly_the_keys_read_through_it_or_its_sections():
+    config = load_stage_config([json.dumps({"irn": {"lr": 0.05}})], "train_irn", STAGE_KEYS["train_irn"])
+    assert config.read_values() == {}
+    irn = config["irn"]
+    assert irn["lr"] == 0.05 and irn["scale_range"] == validate_config({})["irn"]["scale_range"]
+    config["device"]
+    config.to_dict()  # exporting the declared keys reads none of them
+    assert config.read_values() == {"irn": {"lr": 0.05, "scale_range": irn["scale_range"]}, "device": "auto"}
+
+
 def test_a_stage_that_reads_a_key_it_did_not_declare_fails_on_the_command_line(tmp_path, monkeypatch, capsys):
     root = tmp_path / "VOC2012"
     write_demo_dataset(str(root), ["cat", "dog"], seed=1, num_train=2, num_train_extra=1, num_val=1,

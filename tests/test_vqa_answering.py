@@ -1,5 +1,6 @@
-"""Batched BLIP answering equals the reference one-question-per-call answering (tiny demo BLIP);
-questions start with [ENC]; answers are at most 9 tokens long."""
+"""Batched BLIP answering equals the reference one-question-per-call answering (tiny demo BLIP), with
+questions of different lengths in one decoder call; questions start with [ENC]; answers are at most
+9 tokens long."""
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from qaclims.vqa.answering import (
     load_blip,
     question_start_id,
 )
+from qaclims.vqa.cross_attention_mask import mask_cross_attention
 from qaclims.vqa.questions import questions_for_classes
 
 BLIP_SIZE = 64
@@ -117,6 +119,38 @@ def test_batched_answers_equal_one_at_a_time_answers(request, start, batch_size)
     mismatches = [(k, texts[k], owners[k], got, want)
                   for k, (got, want) in enumerate(zip(answers, expected)) if got != want]
     assert not mismatches
+
+
+def test_one_decoder_call_holds_questions_of_different_token_lengths(blip, interpolating, reference, monkeypatch):
+    model, _ = blip
+    images, texts, owners, _ = reference
+    lengths_per_call = []
+    generate = model.text_decoder.generate
+
+    def recording_generate(*args, **kwargs):
+        lengths_per_call.append(set(kwargs["encoder_attention_mask"].sum(dim=1).tolist()))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(model.text_decoder, "generate", recording_generate)
+    interpolating.answer(images, texts, owners, batch_size=len(texts))
+    # One call for all questions, so the equality with one-at-a-time answers covers padded questions.
+    assert len(lengths_per_call) == 1 and len(lengths_per_call[0]) > 3
+
+
+def test_padding_behind_the_question_changes_no_decoder_output(blip):
+    model, _ = blip
+    mask_cross_attention(model)
+    rng = torch.Generator().manual_seed(0)
+    hidden_size = model.config.text_config.hidden_size
+    question = torch.randn(2, 5, hidden_size, generator=rng)
+    padded = torch.cat([question, 100 * torch.randn(2, 3, hidden_size, generator=rng)], dim=1)
+    mask = torch.tensor([[1] * 5 + [0] * 3] * 2)
+    start = torch.tensor([[model.config.text_config.bos_token_id, 7]] * 2)
+    with torch.no_grad():
+        unpadded_logits = model.text_decoder(input_ids=start, encoder_hidden_states=question).logits
+        padded_logits = model.text_decoder(input_ids=start, encoder_hidden_states=padded,
+                                           encoder_attention_mask=mask).logits
+    torch.testing.assert_close(padded_logits, unpadded_logits)
 
 
 def test_answer_order_follows_the_input_order(interpolating, reference):

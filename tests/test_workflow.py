@@ -248,8 +248,9 @@ REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 
                "eval_seg": 1}
 
 
-def test_a_lost_shard_is_redone_alone(finished_run):
-    # A run killed during shard 1 has shard 0, and nothing of shard 1 or of what follows it.
+def test_a_missing_vqa_shard_is_planned_alone_with_what_follows_it(finished_run):
+    # As a run killed during shard 1 leaves it: shard 0, and nothing of shard 1 or of what follows it. Nothing is
+    # killed here; tests/test_resume.py kills a run.
     checkout, workdir, tiny = finished_run
     results = workdir / "results"
     lost = [results / "vqa/shard-1.parquet", results / "vqa/answers.parquet", *sorted((results / "corpus").iterdir())]
@@ -319,7 +320,8 @@ def test_segmentation_is_evaluated_with_and_without_crf(finished_run):
         assert len(list((results / "seg/val").glob(f"{variant}/shard-*/*.png"))) == int(index["split_val"].sum())
 
 
-def test_a_killed_cam_shard_is_redone_and_the_finished_one_is_not(finished_run):
+def test_a_missing_cam_shard_is_planned_alone_with_what_follows_it(finished_run):
+    # Shard 1 and the evaluation are taken away, as a run killed during shard 1 leaves them; nothing is killed here.
     checkout, workdir, tiny = finished_run
     results = workdir / "results"
     shard = results / "cam/ritc/maps/shard-1"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from qaclims.config import settings_from
+from qaclims.config import DeclaredConfig, settings_from
 from qaclims.models.weights import save_weights
 from qaclims.runtime.stage_metrics import (
     add_metrics_argument,
@@ -48,7 +48,7 @@ class TrainingSession:
     processes: Processes
     loop: LoopSettings
     max_steps: int  # for the stage's learning-rate schedule
-    config: dict  # the keys the stage declares, as plain data: hashed into the checkpoint key, kept with the weights
+    config: DeclaredConfig  # the keys the stage declares; those it reads are kept with the weights
     code_version: str
     checkpoint_key: str
     checkpoint_dir: str
@@ -61,9 +61,9 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
     """Join the processes and read the loop settings (batch size, schedule, logging) from the recipe ``section``."""
     processes = start_processes(args.config["device"])
     loop = settings_from(LoopSettings, section, seed=seed, workers=loader_workers(args.threads, processes))
-    config, version = args.config.to_dict(), code_version(stage_module)
-    key = checkpoint_key(config, version)
-    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), config, version, key,
+    version = code_version(stage_module)
+    key = checkpoint_key(args.config.to_dict(), version)
+    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key,
                            os.path.join(args.checkpoint_dir, key), args.out, args.metrics)
 
 
@@ -86,7 +86,7 @@ def train_and_save(session: TrainingSession, model: torch.nn.Module,
         peak = largest_over_processes(peak, session.processes)
     metrics = metrics_record(progress.images.items, progress.images.seconds, "img", peak)
     if session.processes.is_main:
-        save_weights(session.weights_path, unwrap(model), classes, session.config, session.code_version)
+        save_weights(session.weights_path, unwrap(model), classes, session.config.read_values(), session.code_version)
         if session.metrics_path:
             write_stage_metrics(session.metrics_path, metrics)
     stop_processes(session.processes)

@@ -1,10 +1,9 @@
 """BLIP visual question answering, with every image encoded once for all of its questions.
 
 The reference asks one question per call and re-encodes the image every time. Here the
-vision tower runs once per image, and the questions of several images are decoded
-together. Only questions of the same token length share a decoder batch: BLIP's text
-decoder in transformers (5.23) drops the cross-attention mask, so a padded question would
-attend to its padding and get another answer. Without padding, each answer equals the
+vision tower runs once per image, and the questions of several images, of any lengths, are
+decoded together. The answer decoder's cross-attention is handed the questions' padding mask,
+which transformers drops (qaclims/vqa/cross_attention_mask.py), so each answer equals the
 one-question-at-a-time answer.
 
 Every question starts with [ENC] where the tokenizer puts [CLS], as BLIP was trained and as the reference
@@ -22,6 +21,7 @@ from transformers import BlipForQuestionAnswering, BlipProcessor
 from qaclims.errors import QaclimsError
 from qaclims.runtime.device import autocast
 from qaclims.vqa.blip_checkpoint import load_original_checkpoint
+from qaclims.vqa.cross_attention_mask import mask_cross_attention
 from qaclims.vqa.sources import is_original_checkpoint
 
 # BLIP's tokenizer is bert-base-uncased with [DEC] and then [ENC] added (models/blip.py, init_tokenizer).
@@ -102,6 +102,7 @@ def question_start_id(tokenizer, text_config, start: str, model_name: str) -> in
 class BlipAnswerer:
     def __init__(self, model: BlipForQuestionAnswering, processor: BlipProcessor,
                  settings: GenerationSettings, precision: str = "fp32"):
+        mask_cross_attention(model)
         self.model, self.processor, self.settings, self.precision = model, processor, settings, precision
         self.device = next(model.parameters()).device
         # The hub's BLIP checkpoints are converted at 384 px and the reference asks at 480 px, which needs
@@ -133,23 +134,18 @@ class BlipAnswerer:
         if not questions:
             return []
         tokens = self.tokenize(questions)
-        lengths = tokens.attention_mask.sum(dim=1).cpu().numpy()
         owners = torch.as_tensor(np.asarray(image_of_question), device=self.device)
-        answers: list[str] = [""] * len(questions)
+        answers: list[str] = []
         with autocast(self.device, self.precision):
             image_embeds = self.model.vision_model(
                 pixel_values=self.pixel_values(images), interpolate_pos_encoding=self.interpolate
             )[0]
-            for length in np.unique(lengths):
-                same_length = np.flatnonzero(lengths == length)
-                for start in range(0, len(same_length), batch_size):
-                    chunk = same_length[start:start + batch_size]
-                    # Padding is on the right: the first `length` tokens are the whole question.
-                    rows = torch.as_tensor(chunk, device=self.device)
-                    decoded = self._decode(image_embeds[owners[rows]], tokens.input_ids[rows, :length],
-                                           tokens.attention_mask[rows, :length])
-                    for position, answer in zip(chunk, decoded):
-                        answers[position] = answer
+            for start in range(0, len(questions), batch_size):
+                rows = slice(start, start + batch_size)
+                # Padding is on the right: the chunk's longest question sets its width.
+                width = int(tokens.attention_mask[rows].sum(dim=1).max())
+                answers += self._decode(image_embeds[owners[rows]], tokens.input_ids[rows, :width],
+                                        tokens.attention_mask[rows, :width])
         return answers
 
     def _decode(self, image_embeds: torch.Tensor, input_ids: torch.Tensor,
