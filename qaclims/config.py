@@ -202,6 +202,10 @@ class DeclaredConfig(Mapping):
         return {key: self._section(key).to_dict() if isinstance(self._values[key], dict)
                 else copy.deepcopy(self._values[key]) for key in self}
 
+    def dotted(self, key: str) -> str:
+        """The full name of ``key`` of this section, e.g. ``cam.baseline.batch_size``, for messages."""
+        return f"{self._prefix}{key}"
+
     def read_values(self) -> dict:
         """The keys the stage has read so far, from any view of this config, nested, with their values."""
         return subset(self._whole, self._read)

@@ -425,6 +425,15 @@ def test_a_diverging_loss_stops_with_the_step_and_keeps_the_checkpoint(small_dat
     assert not (base / "nan.pt").exists()
 
 
+def test_a_batch_larger_than_the_training_set_is_refused_naming_its_config_key(small_dataset):
+    base, index, dataset = small_dataset  # 12 training images
+    result = subprocess.run(train_cam_command(index, base / "big.pt", base / "ckpt-big", dataset, batch_size=13),
+                            capture_output=True, text=True, env=single_thread_env())
+    assert result.returncode == 2
+    assert "config key cam.baseline.batch_size is 13, more than the 12 training images" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_torchrun_with_two_processes_trains_like_one_process(small_dataset):
     # The baseline's batch norm is frozen and its loss is a batch mean, so DDP's averaged
     # gradients over two half batches equal the single process's gradient over the whole batch.

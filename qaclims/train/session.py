@@ -8,12 +8,13 @@ import argparse
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from qaclims.config import DeclaredConfig, settings_from
+from qaclims.errors import ConfigError
 from qaclims.models.weights import save_weights
 from qaclims.runtime.stage_metrics import (
     add_metrics_argument,
@@ -56,11 +57,14 @@ class TrainingSession:
     metrics_path: str | None
 
 
-def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, section: Mapping, seed: int,
+def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, section: DeclaredConfig, seed: int,
                    stage_module: str) -> TrainingSession:
     """Join the processes and read the loop settings (batch size, schedule, logging) from the recipe ``section``."""
     processes = start_processes(args.config["device"])
     loop = settings_from(LoopSettings, section, seed=seed, workers=loader_workers(args.threads, processes))
+    if loop.batch_size > len(dataset):
+        raise ConfigError(f"config key {section.dotted('batch_size')} is {loop.batch_size}, more than the "
+                          f"{len(dataset)} training images; set it to at most {len(dataset)}, or add images")
     version = code_version(stage_module)
     key = checkpoint_key(args.config.to_dict(), version)
     return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key,
