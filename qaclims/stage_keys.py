@@ -38,7 +38,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "eval_seg": ("infer_seg.split",),
     "seg_submission": ("infer_seg.test_split",),
     "export_labels": ("seg.split",),
-    "predict": ("seg", "infer_seg", "dataset.classes", "dataset.max_long_side", "device", "precision"),
+    "predict": ("infer_seg", "dataset.classes", "dataset.max_long_side", "device", "precision"),
     "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants"),
 }
 

@@ -19,7 +19,8 @@ SEG = {"model": "deeplabv2", "backbone": "resnet10", "aspp_rates": [2, 4], "back
 
 
 def config(**dataset) -> str:
-    return json.dumps({"device": "cpu", "seg": SEG, "infer_seg": {"scales": [1.0]},
+    # No seg section: the network is the one the model file records, not the schema's ResNet-101.
+    return json.dumps({"device": "cpu", "infer_seg": {"scales": [1.0]},
                        "dataset": {"classes": PHOTO_CLASSES, "max_long_side": 64, **dataset}})
 
 
@@ -27,7 +28,7 @@ def config(**dataset) -> str:
 def model_file(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("model") / "deeplab.pt")
     network = network_from_config({**SEG}, len(PHOTO_CLASSES), "none")
-    save_weights(path, network, PHOTO_CLASSES, {}, "test")
+    save_weights(path, network, PHOTO_CLASSES, {"seg": SEG}, "test")
     return path
 
 
@@ -67,6 +68,18 @@ def test_a_model_of_another_class_set_is_an_error_naming_the_file(model_file, tm
                  "--images", str(images), "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert f"model file {model_file} was trained on the classes" in error and "dog" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_file_that_records_no_seg_config_is_an_error_naming_it(tmp_path, capsys):
+    path = str(tmp_path / "bare.pt")
+    save_weights(path, network_from_config(SEG, len(PHOTO_CLASSES), "none"), PHOTO_CLASSES, {}, "test")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (20, 20)).save(images / "a.png")
+    assert main(["predict", "--config", config(), "--weights", path, "--images", str(images),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert f"model file {path} records no seg config" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -2,6 +2,7 @@
 and a colour overlay."""
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -44,6 +45,16 @@ def model_classes(weights: dict, path: str, classes: list[str]) -> list[str]:
     return recorded
 
 
+def trained_network_settings(weights: dict, path: str) -> dict:
+    """The seg section the model was trained with, as its file records it: the architecture comes with the
+    weights, so predict needs no copy of the training config."""
+    try:
+        return json.loads(weights["config"])["seg"]
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"model file {path} records no seg config ({error!r}); give predict the seg/deeplab.pt "
+                           "that train_seg wrote") from error
+
+
 def write_classes(path: str, classes: list[str]) -> None:
     """classes.csv: each label value, its class and its colour in the label PNGs."""
     with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
@@ -64,7 +75,7 @@ def run(args) -> None:
     inference = InferenceSettings.from_config(config["infer_seg"])
     crf = CRFSettings.from_config(config["infer_seg"]["crf"])
     device = resolve_device(config["device"])
-    network = network_from_config(config["seg"], len(classes), "none")
+    network = network_from_config(trained_network_settings(weights, args.weights), len(classes), "none")
     network.load_state_dict(weights["state_dict"], strict=True)
     network = network.to(device).eval()
     max_long_side = config["dataset"]["max_long_side"]
