@@ -244,8 +244,8 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
 
 
 # The demo's shards: two of ir_label and of pseudo_label.
-REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1, "train_seg": 1, "infer_seg": 2,
-               "eval_seg": 1}
+REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1, "export": 1, "train_seg": 1,
+               "infer_seg": 2, "eval_seg": 1}
 
 
 def test_a_missing_vqa_shard_is_planned_alone_with_what_follows_it(finished_run):
