@@ -35,7 +35,6 @@ class Throughput:
         return self.clock() - self.started
 
 
-
 def peak_gpu_memory_mb(device: torch.device) -> float | None:
     """The most memory that tensors held at once on ``device`` since the process started; None off CUDA."""
     if device.type != "cuda":

@@ -5,8 +5,6 @@ the same way for all of them.
 """
 
 import argparse
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from qaclims.runtime.stage_metrics import (
     peak_gpu_memory_mb,
     write_stage_metrics,
 )
-from qaclims.runtime.work_key import code_version
+from qaclims.runtime.work_key import code_version, work_key
 from qaclims.train.distributed import (
     Processes,
     largest_over_processes,
@@ -66,15 +64,10 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
         raise ConfigError(f"config key {section.dotted('batch_size')} is {loop.batch_size}, more than the "
                           f"{len(dataset)} training images; set it to at most {len(dataset)}, or add images")
     version = code_version(stage_module)
-    key = checkpoint_key(args.config.to_dict(), version)
+    # Checkpoints resume only under the same config and the same stage code.
+    key = work_key(args.config.to_dict(), version, {}, [])
     return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key,
                            os.path.join(args.checkpoint_dir, key), args.out, args.metrics)
-
-
-def checkpoint_key(config: dict, version: str) -> str:
-    """Checkpoints resume only under the same config and the same stage code."""
-    text = json.dumps(config, sort_keys=True) + version
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def train_and_save(session: TrainingSession, model: torch.nn.Module,
