@@ -1,8 +1,9 @@
 """BLIP visual question answering, with every image encoded once for all of its questions.
 
 The reference asks one question per call and re-encodes the image every time. Here the
-vision tower runs once per image, and the questions of several images, of any lengths, are
-decoded together. The answer decoder's cross-attention is handed the questions' padding mask,
+vision tower runs once per image, the question encoder projects each image's tokens to its
+cross-attention keys and values once (qaclims/vqa/image_key_values.py), and the questions of
+several images, of any lengths, are decoded together. The answer decoder's cross-attention is handed the questions' padding mask,
 which transformers drops (qaclims/vqa/cross_attention_mask.py), so each answer equals the
 one-question-at-a-time answer.
 
@@ -22,6 +23,7 @@ from qaclims.errors import QaclimsError
 from qaclims.runtime.device import autocast
 from qaclims.vqa.blip_checkpoint import load_original_checkpoint
 from qaclims.vqa.cross_attention_mask import mask_cross_attention
+from qaclims.vqa.image_key_values import ImageTokenCache, project_image_tokens_once
 from qaclims.vqa.sources import is_original_checkpoint
 
 # BLIP's tokenizer is bert-base-uncased with [DEC] and then [ENC] added (models/blip.py, init_tokenizer).
@@ -103,6 +105,7 @@ class BlipAnswerer:
     def __init__(self, model: BlipForQuestionAnswering, processor: BlipProcessor,
                  settings: GenerationSettings, precision: str = "fp32"):
         mask_cross_attention(model)
+        project_image_tokens_once(model.text_encoder)
         self.model, self.processor, self.settings, self.precision = model, processor, settings, precision
         self.device = next(model.parameters()).device
         # The hub's BLIP checkpoints are converted at 384 px and the reference asks at 480 px, which needs
@@ -144,16 +147,20 @@ class BlipAnswerer:
                 rows = slice(start, start + batch_size)
                 # Padding is on the right: the chunk's longest question sets its width.
                 width = int(tokens.attention_mask[rows].sum(dim=1).max())
-                answers += self._decode(image_embeds[owners[rows]], tokens.input_ids[rows, :width],
+                answers += self._decode(image_embeds, owners[rows], tokens.input_ids[rows, :width],
                                         tokens.attention_mask[rows, :width])
         return answers
 
-    def _decode(self, image_embeds: torch.Tensor, input_ids: torch.Tensor,
+    def _decode(self, image_embeds: torch.Tensor, owners: torch.Tensor, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor) -> list[str]:
-        image_mask = torch.ones(image_embeds.shape[:2], dtype=torch.long, device=self.device)
+        distinct, owner_in_distinct = torch.unique(owners, return_inverse=True)
+        each_question_image = image_embeds[owners]
+        image_mask = torch.ones(each_question_image.shape[:2], dtype=torch.long, device=self.device)
         question_embeds = self.model.text_encoder(
             input_ids=input_ids, attention_mask=attention_mask,
-            encoder_hidden_states=image_embeds, encoder_attention_mask=image_mask, return_dict=False,
+            encoder_hidden_states=each_question_image, encoder_attention_mask=image_mask,
+            cache=ImageTokenCache(self.model.text_encoder.config, image_embeds[distinct], owner_in_distinct),
+            return_dict=False,
         )[0]
         start = torch.full((len(input_ids), 1), self.decoder_ids["bos"], device=self.device)
         generated = self.model.text_decoder.generate(

@@ -9,6 +9,8 @@ share a decoder call. Where transformers passes ``encoder_attention_mask`` itsel
 the call alone.
 """
 
+from collections.abc import Iterator
+
 from torch import nn
 from transformers.models.blip.modeling_blip_text import BlipTextLayer
 
@@ -19,11 +21,16 @@ def _move_mask_to_encoder_attention_mask(module: nn.Module, args: tuple, kwargs:
     return args, kwargs
 
 
-def mask_cross_attention(model: nn.Module) -> None:
-    """Make every BLIP text cross-attention in ``model`` honour its padding mask; calling it again changes nothing."""
+def text_cross_attentions(model: nn.Module) -> Iterator[nn.Module]:
+    """The BlipTextSelfAttention of every BLIP text cross-attention in ``model``."""
     for layer in model.modules():
         if isinstance(layer, BlipTextLayer) and hasattr(layer, "crossattention"):
-            attention = layer.crossattention.self
-            if not getattr(attention, "honours_padding_mask", False):
-                attention.register_forward_pre_hook(_move_mask_to_encoder_attention_mask, with_kwargs=True)
-                attention.honours_padding_mask = True
+            yield layer.crossattention.self
+
+
+def mask_cross_attention(model: nn.Module) -> None:
+    """Make every BLIP text cross-attention in ``model`` honour its padding mask; calling it again changes nothing."""
+    for attention in text_cross_attentions(model):
+        if not getattr(attention, "honours_padding_mask", False):
+            attention.register_forward_pre_hook(_move_mask_to_encoder_attention_mask, with_kwargs=True)
+            attention.honours_padding_mask = True
