@@ -7,6 +7,7 @@ turns the config into them for the rules (and for `qaclims check-data`, which ha
 import os
 
 from qaclims.errors import ConfigError
+from qaclims.runtime.atomic import nearest_existing
 
 
 def dataset_root(config: dict) -> str:
@@ -24,9 +25,7 @@ def dataset_root(config: dict) -> str:
 
 def check_output_dir(output_dir: str) -> None:
     """The output folder, or the nearest of its parents that exists, must be a folder."""
-    existing = os.path.abspath(output_dir)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = nearest_existing(output_dir)
     if not os.path.isdir(existing):
         raise ConfigError(f"config key output_dir: {existing} is a file, where {output_dir} needs a folder; move the "
                           "file or choose another output_dir")

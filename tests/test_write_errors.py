@@ -1,4 +1,5 @@
-"""An output folder that is a file, and a full disk, end in one line that names the path, not a traceback."""
+"""An output folder that is a file (in the workflow, or under a stage's --out), and a full disk, end in one line that
+names the path, not a traceback."""
 
 import errno
 
@@ -10,6 +11,7 @@ from qaclims.cli import main
 from qaclims.errors import ConfigError, QaclimsError
 from qaclims.run_layout import check_output_dir
 from qaclims.runtime.atomic import atomic_path
+from qaclims.runtime.partial_shard import PartialShard
 
 
 @pytest.mark.parametrize("output_dir", ["results", "results/run"])
@@ -49,3 +51,20 @@ def test_a_stage_that_fills_the_disk_says_so_in_one_line(tmp_path, monkeypatch, 
     assert main(["vqa-merge", "--shards", str(shard), "--out", str(out)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"qaclims vqa-merge: error: no space left to write {out} (No space left on device); free some and run again"]
+
+
+def test_a_stage_whose_out_lies_under_a_file_says_so_in_one_line(tmp_path, capsys):
+    shard = tmp_path / "shard-0.parquet"
+    pd.DataFrame({"image_id": ["a"], "class": ["cat"], "kind": ["fg"], "template_index": [0]}).to_parquet(shard)
+    (tmp_path / "results").write_text("not a folder")
+    out = tmp_path / "results" / "vqa" / "answers.parquet"
+    assert main(["vqa-merge", "--shards", str(shard), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"qaclims vqa-merge: error: cannot make the folder {out.parent}: {tmp_path / 'results'} is a file; move the "
+        "file or choose another output path"]
+
+
+def test_a_kept_shard_work_folder_under_a_file_names_the_file(tmp_path):
+    (tmp_path / "cams").write_text("not a folder")
+    with pytest.raises(QaclimsError, match=f"{tmp_path / 'cams'} is a file"):
+        PartialShard(tmp_path / "cams" / ".shard-0.work", "key")

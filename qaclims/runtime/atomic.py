@@ -13,6 +13,23 @@ from qaclims.errors import QaclimsError
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
+def nearest_existing(path: str | os.PathLike) -> str:
+    """``path`` if it exists, else the nearest of its parents that does."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    return existing
+
+
+def make_folder(folder: str | os.PathLike) -> None:
+    """Make ``folder`` and its parents; a file in the way is a one-line error naming it."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise QaclimsError(f"cannot make the folder {folder}: {nearest_existing(folder)} is a file; move the file or "
+                           "choose another output path") from None
+
+
 def _partial_name(path: Path) -> Path:
     # The suffix is kept so that writers which infer a format from it (PIL, pandas) still work.
     return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
@@ -22,7 +39,7 @@ def _partial_name(path: Path) -> Path:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     partial = _partial_name(path)
     try:
         yield partial

@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+from qaclims.runtime.atomic import make_folder
+
 
 class PartialShard:
     """The work folder of one shard under ``key``, with one part (a subfolder) per output folder."""
@@ -23,7 +25,7 @@ class PartialShard:
         self.folder = root / key
         self.parts = parts
         for part in parts:
-            self.part(part).mkdir(parents=True, exist_ok=True)
+            make_folder(self.part(part))
 
     def part(self, name: str) -> Path:
         return self.folder / name
@@ -40,7 +42,7 @@ class PartialShard:
             output = Path(output)
             if output.exists():
                 shutil.rmtree(output)
-            output.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(output.parent)
             os.replace(self.part(part), output)
         self.discard()
 
