@@ -75,6 +75,9 @@ def test_without_masks_nothing_is_scored_and_the_report_shows_the_overlays(photo
     report = photo_run / "report"
     assert "No scores" in (report / "miou.html").read_text()
     assert "No scores" in (report / "ablation.html").read_text()
+    log = (photo_run / "logs" / "report_summary.log").read_text()
+    assert "wrote the report summary of the overlays, VQA samples and resources" in log
+    assert "pseudo labels and segmentation" not in log
     for montage in ("cam_overlays.png", "label_overlays.png"):
         with Image.open(report / montage) as picture:
             assert picture.height > 3 * MAX_LONG_SIDE  # overlay strips, not the text of an empty montage

@@ -181,7 +181,9 @@ def run(args) -> None:
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)
-    if not scored:
+    if scored:
+        print(f"wrote the report summary of {', '.join([*args.networks, *args.variants])} CAMs, pseudo labels and "
+              "segmentation")
+    else:
         print(NO_SCORES)
-    print(f"wrote the report summary of {', '.join([*args.networks, *args.variants])} CAMs, pseudo labels and "
-          "segmentation")
+        print("wrote the report summary of the overlays, VQA samples and resources")
