@@ -2,6 +2,7 @@
 names the path, not a traceback."""
 
 import errno
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -43,9 +44,15 @@ def test_a_full_disk_during_an_atomic_write_names_the_file_and_leaves_no_partial
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_stage_that_fills_the_disk_says_so_in_one_line(tmp_path, monkeypatch, capsys):
-    shard = tmp_path / "shard-0.parquet"
+def answer_shard(folder) -> Path:
+    """A VQA answer shard of one row, for vqa-merge to merge."""
+    shard = folder / "shard-0.parquet"
     pd.DataFrame({"image_id": ["a"], "class": ["cat"], "kind": ["fg"], "template_index": [0]}).to_parquet(shard)
+    return shard
+
+
+def test_a_stage_that_fills_the_disk_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    shard = answer_shard(tmp_path)
     monkeypatch.setattr(pd.DataFrame, "to_parquet", no_space)
     out = tmp_path / "answers.parquet"
     assert main(["vqa-merge", "--shards", str(shard), "--out", str(out)]) == 2
@@ -54,8 +61,7 @@ def test_a_stage_that_fills_the_disk_says_so_in_one_line(tmp_path, monkeypatch, 
 
 
 def test_a_stage_whose_out_lies_under_a_file_says_so_in_one_line(tmp_path, capsys):
-    shard = tmp_path / "shard-0.parquet"
-    pd.DataFrame({"image_id": ["a"], "class": ["cat"], "kind": ["fg"], "template_index": [0]}).to_parquet(shard)
+    shard = answer_shard(tmp_path)
     (tmp_path / "results").write_text("not a folder")
     out = tmp_path / "results" / "vqa" / "answers.parquet"
     assert main(["vqa-merge", "--shards", str(shard), "--out", str(out)]) == 2

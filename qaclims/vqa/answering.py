@@ -3,9 +3,9 @@
 The reference asks one question per call and re-encodes the image every time. Here the
 vision tower runs once per image, the question encoder projects each image's tokens to its
 cross-attention keys and values once (qaclims/vqa/image_key_values.py), and the questions of
-several images, of any lengths, are decoded together. The answer decoder's cross-attention is handed the questions' padding mask,
-which transformers drops (qaclims/vqa/cross_attention_mask.py), so each answer equals the
-one-question-at-a-time answer.
+several images, of any lengths, are decoded together. The answer decoder's cross-attention is
+handed the questions' padding mask, which transformers drops (qaclims/vqa/cross_attention_mask.py),
+so each answer equals the one-question-at-a-time answer.
 
 Every question starts with [ENC] where the tokenizer puts [CLS], as BLIP was trained and as the reference
 asks (salesforce/BLIP models/blip_vqa.py); transformers' BlipForQuestionAnswering passes [CLS] through.
