@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from qaclims.demo.regions import (
     BACKGROUND,
+    NOTHING,
     clip_inputs,
     image_tensors,
     noisy_region,
@@ -52,8 +53,9 @@ class ClipPretraining:
 
 
 def caption_table(classes: Sequence[str]) -> tuple[list[str], dict]:
-    """(the texts, {(class index, kind) or (BACKGROUND, word): [(text row, weight)]}): an object's caption is
-    half its class name, half its kind and class."""
+    """(the texts, {(class index, kind), (BACKGROUND, word) or NOTHING: [(text row, weight)]}): an object's
+    caption is half its class name, half its kind and class. NOTHING's text is no answer the stand-in BLIP
+    gives, so it is none of the corpus's texts: it is what a blank region is held apart as."""
     texts, rows = [], {}
     for k, name in enumerate(classes):
         texts.append(name)
@@ -63,6 +65,8 @@ def caption_table(classes: Sequence[str]) -> tuple[list[str], dict]:
     for word in BACKGROUNDS:
         rows[(BACKGROUND, word)] = [(len(texts), 1.0)]
         texts.append(word)
+    rows[NOTHING] = [(len(texts), 1.0)]
+    texts.append(NOTHING)
     return texts, rows
 
 
@@ -80,6 +84,15 @@ def mask_prompt_clip(model, depth: int) -> MaskPromptCLIP:
     return clip
 
 
+def caption_key(part, sample) -> tuple | str:
+    """The caption_table key of one of ``shares``'s parts in a world image."""
+    if part == NOTHING:
+        return NOTHING
+    if part == BACKGROUND:
+        return BACKGROUND, sample.background
+    return part - 1, sample.kinds[part - 1]
+
+
 def training_batch(world, pixels, labels, rows, texts, rng, batch_size):
     """Region images, their masks and their soft targets over ``texts``."""
     picks = rng.integers(len(world), size=batch_size)
@@ -90,7 +103,7 @@ def training_batch(world, pixels, labels, rows, texts, rng, batch_size):
         value = values[int(rng.integers(len(values)))]
         region = noisy_region(labels[n], value, rng.random() < 0.5, rng)
         for part, share in shares(region, labels[n], values).items():
-            key = (BACKGROUND, sample.background) if part == BACKGROUND else (part - 1, sample.kinds[part - 1])
+            key = caption_key(part, sample)
             for row, weight in rows[key]:
                 targets[position, row] += share * weight
         regions.append(region)

@@ -16,7 +16,17 @@ from qaclims.data.labels import IGNORE_INDEX
 from qaclims.models.mask_clip import foreground_adaptive_threshold
 
 BACKGROUND = "background"  # the caption component of the background pixels
+# The caption component of what shows nothing: a real CLIP reads a blank or greyed-out image as far from any
+# object or scenery, not as whichever class its features happen to fall near.
+NOTHING = "nothing"
 FAT_ALPHA = 0.1  # ritc.alpha's default: the binary mask of a soft region
+# A real CLIP names the salient object of a picture before its scenery: a visible object outweighs the
+# background's share of the region this many times.
+OBJECT_SALIENCE = 3.0
+# A region dimmed below this peak fades towards NOTHING, all the way at peak 0; a sigmoid CAM's peak on a
+# present object lies near 1.
+VISIBLE_PEAK = 0.5
+FAINT_RATE = 0.2  # how often a training region is dimmed below VISIBLE_PEAK
 
 
 def image_tensors(images: list[np.ndarray], labels: list[np.ndarray], size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +65,8 @@ def background_region(label: torch.Tensor) -> torch.Tensor:
 
 def noisy_region(label: torch.Tensor, value: int, foreground: bool, rng: np.random.Generator) -> torch.Tensor:
     """A soft region like a CAM gives: the class's object (often grown into its surroundings), or everything but
-    it (sometimes with part of it left in), then blurred and dimmed."""
+    it (sometimes with anything from a sliver to all of it left in), then blurred and dimmed, at times until
+    little shows."""
     obj = object_region(label, value)
     size = label.shape[-1]
     if foreground:
@@ -66,30 +77,37 @@ def noisy_region(label: torch.Tensor, value: int, foreground: bool, rng: np.rand
         if len(ys) and rng.random() < 0.4:
             yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
             angle = rng.uniform(0, 2 * np.pi)
-            # The part of the object on one side of a line through its centre stays in.
+            # The part of the object on one side of a line across it stays in: a sliver of it, all of it, or between.
             offset = (yy - ys.float().mean()) * np.sin(angle) + (xx - xs.float().mean()) * np.cos(angle)
-            base = torch.maximum(base, obj * (offset > rng.uniform(-3, 3)).float())
+            reach = float(offset[obj > 0].abs().max())
+            base = torch.maximum(base, obj * (offset > rng.uniform(-reach - 1, reach)).float())
     sigma = float(rng.choice([0, 0.7, 1.5]))
-    return (_blur(base, sigma) if sigma else base) * float(rng.uniform(0.5, 1.0))
+    peak = rng.uniform(0, VISIBLE_PEAK) if rng.random() < FAINT_RATE else rng.uniform(VISIBLE_PEAK, 1.0)
+    return (_blur(base, sigma) if sigma else base) * float(peak)
 
 
 def shares(region: torch.Tensor, label: torch.Tensor, values: list[int]) -> dict:
-    """What the region shows, as a caption's weights: {BACKGROUND or class value: weight}, summing to one.
+    """What the region shows, as a caption's weights: {BACKGROUND, NOTHING or class value: weight}, summing to one.
 
-    An object counts by how much of it the region shows, the background by its share of the region's
-    mass: CLIP names an object that it sees even in part, so a background region that keeps half a cat
-    reads partly as a cat, where the cat's pixel share would leave it a few percent.
+    An object counts by how much of it the region shows, times OBJECT_SALIENCE; the background by its
+    share of the region's mass: CLIP names an object that it sees even in part, so a background region
+    that keeps half a cat reads mostly as a cat, where the cat's pixel share would leave it a few percent.
+    A region whose peak lies below VISIBLE_PEAK reads partly as NOTHING, wholly so when it is blank.
     """
-    seen = region / region.max().clamp(min=1e-6)
+    peak = float(region.max())
+    seen = region / max(peak, 1e-6)
     total = float(seen[label != IGNORE_INDEX].sum())
     if total == 0:
-        return {BACKGROUND: 1.0}
+        return {NOTHING: 1.0}
     weights = {BACKGROUND: float((seen * (label == 0)).sum()) / total}
     for value in values:
         area = float((label == value).sum())
-        weights[value] = float((seen * (label == value)).sum()) / area if area else 0.0
-    weight_sum = sum(weights.values())
-    return {part: weight / weight_sum for part, weight in weights.items() if weight > 0}
+        weights[value] = OBJECT_SALIENCE * float((seen * (label == value)).sum()) / area if area else 0.0
+    visibility = min(1.0, peak / VISIBLE_PEAK)
+    scale = visibility / sum(weights.values())
+    weights = {part: weight * scale for part, weight in weights.items()}
+    weights[NOTHING] = 1.0 - visibility
+    return {part: weight for part, weight in weights.items() if weight > 0}
 
 
 def clip_inputs(pixels: torch.Tensor, regions: torch.Tensor,
