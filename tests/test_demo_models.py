@@ -14,8 +14,19 @@ from qaclims.config import validate_config
 from qaclims.demo.knowledge import answer_scores
 from qaclims.demo.pretrain_backbone import BackbonePretraining, pretrain_backbone
 from qaclims.demo.pretrain_blip import BlipPretraining, pretrain_blip
-from qaclims.demo.pretrain_clip import MASK_PROMPT_DEPTH, ClipPretraining, pretrain_clip
-from qaclims.demo.regions import BACKGROUND, shares
+from qaclims.demo.pretrain_clip import (
+    MASK_PROMPT_DEPTH,
+    ClipPretraining,
+    caption_table,
+    pretrain_clip,
+)
+from qaclims.demo.regions import (
+    BACKGROUND,
+    NOTHING,
+    OBJECT_SALIENCE,
+    VISIBLE_PEAK,
+    shares,
+)
 from qaclims.demo.world import BACKGROUNDS, KIND_WORDS
 from qaclims.errors import ConfigError
 from qaclims.models.backbone import imagenet_resnet, output_stride_16_resnet
@@ -147,12 +158,38 @@ def test_a_region_names_an_object_by_how_much_of_it_shows_and_the_background_by_
     rest = 1 - (label == 1).float()
     half_left = rest.clone()
     half_left[5:9, 5:7] = 1.0  # the background region keeps 8 of the object's 20 pixels
-    weights = shares(half_left * 0.6, label, [1])  # a dimmed region reads as the same region
-    # The object's pixel share would be 8 / 388; seen as 8 / 20 of it, it weighs 0.4 against 380 / 388.
-    assert weights[1] == pytest.approx(0.4 / (0.4 + 380 / 388))
+    weights = shares(half_left * 0.6, label, [1])  # a region dimmed above VISIBLE_PEAK reads as the same region
+    # The object's pixel share would be 8 / 388; seen as 8 / 20 of it, it weighs 0.4 (times its salience)
+    # against 380 / 388.
+    assert weights[1] == pytest.approx(OBJECT_SALIENCE * 0.4 / (OBJECT_SALIENCE * 0.4 + 380 / 388))
     assert shares(rest, label, [1]) == {BACKGROUND: 1.0}
     grown = (label == 1).float()
     grown[4, 5:10] = 1.0  # a whole object and 5 background pixels
     grown_weights = shares(grown, label, [1])
-    assert grown_weights[BACKGROUND] == pytest.approx((5 / 25) / (5 / 25 + 1))
-    assert shares(torch.zeros(20, 20), label, [1]) == {BACKGROUND: 1.0}
+    assert grown_weights[BACKGROUND] == pytest.approx((5 / 25) / (5 / 25 + OBJECT_SALIENCE))
+
+
+def test_a_whole_image_names_its_object_before_its_scenery():
+    label = torch.zeros(20, 20, dtype=torch.long)
+    label[5:9, 5:10] = 1  # an object of 20 pixels in 400: the background is 95% of the image
+    weights = shares(torch.ones(20, 20), label, [1])
+    assert weights[1] > weights[BACKGROUND]
+
+
+def test_a_faint_region_reads_partly_as_nothing_and_a_blank_one_wholly():
+    label = torch.zeros(20, 20, dtype=torch.long)
+    label[5:9, 5:10] = 1
+    obj = (label == 1).float()
+    assert shares(obj, label, [1]) == {1: 1.0}
+    half_visible = shares(obj * VISIBLE_PEAK / 2, label, [1])
+    assert half_visible == {1: pytest.approx(0.5), NOTHING: pytest.approx(0.5)}
+    assert shares(torch.zeros(20, 20), label, [1]) == {NOTHING: 1.0}
+
+
+def test_nothing_is_a_text_of_its_own_that_no_stand_in_answer_names():
+    texts, rows = caption_table(CLASSES)
+    ((row, weight),) = rows[NOTHING]
+    assert texts[row] == NOTHING and weight == 1.0
+    # The BLIP answers kinds and backgrounds: the corpus never holds the text that blank regions are taught.
+    assert NOTHING not in (*KIND_WORDS, *BACKGROUNDS, *CLASSES)
+    assert all(row not in [r for r, _ in entries] for key, entries in rows.items() if key != NOTHING)
