@@ -2,9 +2,10 @@
 
 Object regions are captioned with their class and with their kind and class ("a photo of a striped
 cat."), background regions with their background word; a region that shows several things is
-captioned by how much of each it shows (``regions.shares``). The mask embeddings are trained with the rest. It is written twice,
-each file read by the real loaders: the open_clip checkpoint that clip.* names (the corpus's text
-tower), and an OV-Seg-layout checkpoint (``clip_adapter.clip_model.*``, mask embeddings included) that
+captioned by how much of each it shows, and a faint or blank one partly or wholly as NOTHING
+(``regions.shares``). The mask embeddings are trained with the rest. It is written twice, each file
+read by the real loaders: the open_clip checkpoint that clip.* names (the corpus's text tower), and
+an OV-Seg-layout checkpoint (``clip_adapter.clip_model.*``, mask embeddings included) that
 ritc.ovseg_checkpoint names.
 """
 
