@@ -1,5 +1,5 @@
 # qaclims: QA-CLIMS weakly supervised semantic segmentation as a Snakemake workflow.
-# `snakemake --cores all` runs the embedded demo; see README.md for real datasets.
+# `snakemake --cores all` runs the embedded demo; see docs/real-data.md for real datasets.
 import os
 import socket
 
