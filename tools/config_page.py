@@ -114,7 +114,9 @@ def render(schema: dict) -> str:
     check_keywords(schema, "")
     header = ["| key | type | default | meaning |", "|---|---|---|---|"]
     top = {name: node for name, node in schema["properties"].items() if "properties" not in node}
-    sections = [INTRODUCTION, "## Top level", "", cell(schema.get("description", "")), "", *header, *rows(top, ""), ""]
+    contents = ", ".join(f"[{name}](#{name})" for name, node in schema["properties"].items() if "properties" in node)
+    sections = [INTRODUCTION, f"Sections: [top level](#top-level), {contents}.", "",
+                "## Top level", "", cell(schema.get("description", "")), "", *header, *rows(top, ""), ""]
     for name, node in schema["properties"].items():
         if "properties" not in node:
             continue
