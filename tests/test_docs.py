@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qaclims.config import merge, validate_config
+from qaclims.errors import ConfigError
+
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("config_page", REPO / "tools/config_page.py")
 config_page = importlib.util.module_from_spec(spec)
@@ -74,6 +77,18 @@ def test_link_check_reports_a_missing_file_and_a_missing_heading_but_not_code(tm
         "page.md: other.md#pseudo-labels (no such heading in other.md)",
         "page.md: missing.md (no such file)",
     ]
+
+
+def test_every_yaml_snippet_in_the_readme_and_docs_is_a_valid_config_over_the_demo():
+    demo = yaml.safe_load((REPO / "config.yaml").read_text())
+    snippets = [(page.name, block) for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+                for block in re.findall(r"^```yaml\n(.*?)^```", page.read_text(), flags=re.DOTALL | re.MULTILINE)]
+    assert len(snippets) >= 4
+    for page, block in snippets:
+        try:
+            validate_config(merge(demo, yaml.safe_load(block)))
+        except ConfigError as error:
+            pytest.fail(f"a yaml snippet in {page}: {error}")
 
 
 def test_configuration_page_is_generated_from_the_current_schema():
