@@ -61,6 +61,10 @@ def test_a_split_column_puts_each_image_in_its_splits_and_masks_are_found_by_ste
     (["image,classes,split", "a.jpg,cat,test"], r"line 2 names splits \['test'\].*add them there"),
     (["image,classes,split", "a.jpg,cat,"], r"line 2 has no split"),
     (["file,labels", "a.jpg,cat"], r"has no column image, classes"),
+    (["image,classes", "a.jpg,cat,dog"],
+     r"line 2 has 1 more fields than the header `image,classes`: \['dog'\]; .* as in `a.jpg,cat;dog`"),
+    (["image,classes"], r"labels.csv gives no image a class, so there is nothing to train on; add one row per image"),
+    (["image,classes", "a.jpg,"], r"labels.csv gives no image a class"),
 ])
 def test_a_bad_row_is_named_with_what_to_do(tmp_path, rows, message):
     root = small_folder(tmp_path, rows)

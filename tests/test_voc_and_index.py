@@ -214,9 +214,9 @@ def test_missing_annotation_names_the_file(root):
         build(root)
 
 
-def test_invalid_xml_names_the_file(root):
+def test_invalid_xml_names_the_file_and_how_to_fix_it(root):
     (root / "Annotations" / "demo_00002.xml").write_text("<annotation><object><name>cat</name></annotation>")
-    with pytest.raises(DatasetError, match=r"demo_00002\.xml is not valid XML"):
+    with pytest.raises(DatasetError, match=r"demo_00002\.xml is not valid XML \(.*\); fix the file at that line"):
         build(root)
 
 
