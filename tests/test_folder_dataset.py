@@ -93,6 +93,14 @@ def test_check_data_names_a_corrupt_image_and_a_mask_of_another_size_and_writes_
     assert not (tmp_path / "results").exists()
 
 
+def test_check_data_refuses_a_photo_too_thin_once_shrunk_naming_the_original_and_its_shrunk_size(tmp_path, capsys):
+    root = small_folder(tmp_path / "data", ["image,classes", "thin.png,cat"], sizes={"thin.png": (4000, 30)})
+    config = json.dumps({"dataset": folder_config(root), "output_dir": str(tmp_path / "results")})
+    assert main(["check-data", "--config", config]) == 2
+    assert (f"image {root / 'images' / 'thin.png'} is 4000x30, and 500x4 once shrunk to dataset.max_long_side 500"
+            in capsys.readouterr().err)
+
+
 def test_a_mask_of_another_size_is_named(tmp_path):
     root = small_folder(tmp_path, ["image,classes", "a.jpg,cat"])
     (root / "masks").mkdir()

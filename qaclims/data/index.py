@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.data.images import upright_size
+from qaclims.data.images import capped_size, upright_size
 from qaclims.data.records import ImageRecord
 from qaclims.errors import DatasetError
 from qaclims.runtime.atomic import atomic_path
@@ -68,13 +68,21 @@ def mask_size(path: str) -> tuple[int, int]:
 MIN_IMAGE_SIDE = 8
 
 
-def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> ImageRecord:
+def inspect_record(record: ImageRecord, decode: bool, upright: bool = False,
+                   max_long_side: int | None = None) -> ImageRecord:
     """Fill the image size (upright: as its EXIF orientation shows it), checking that the image reads, is not too
-    small, and that the mask matches it."""
+    small, also once shrunk to ``max_long_side`` where it will be, and that the mask matches it."""
     record.height, record.width = image_size(record.image_path, decode, upright)
     if min(record.height, record.width) < MIN_IMAGE_SIDE:
         raise DatasetError(f"image {record.image_path} is {record.width}x{record.height}; every image needs at least "
                            f"{MIN_IMAGE_SIDE} pixels on each side; remove it from the dataset or enlarge it")
+    if max_long_side is not None:
+        width, height = capped_size((record.width, record.height), max_long_side)
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise DatasetError(f"image {record.image_path} is {record.width}x{record.height}, and {width}x{height} "
+                               f"once shrunk to dataset.max_long_side {max_long_side}; every image needs at least "
+                               f"{MIN_IMAGE_SIDE} pixels on each side; crop it, remove it from the dataset, or raise "
+                               "dataset.max_long_side")
     if record.mask_path is not None:
         size = mask_size(record.mask_path)
         if size != (record.height, record.width):
@@ -85,11 +93,12 @@ def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> 
     return record
 
 
-def inspect_records(records: list[ImageRecord], decode: bool, threads: int, upright: bool = False) -> list[ImageRecord]:
+def inspect_records(records: list[ImageRecord], decode: bool, threads: int, upright: bool = False,
+                    max_long_side: int | None = None) -> list[ImageRecord]:
     # PIL releases the GIL while decoding, so threads overlap the I/O and the decode.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(tqdm(
-            pool.map(lambda record: inspect_record(record, decode, upright), records),
+            pool.map(lambda record: inspect_record(record, decode, upright, max_long_side), records),
             total=len(records), desc="checking images", unit="img", mininterval=1.0,
         ))
 
