@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from qaclims.config import load_stage_config
+from qaclims.errors import QaclimsError
 from qaclims.models.weights import load_weights
 from qaclims.stage_keys import stage_keys
 from qaclims.train.distributed import Processes
@@ -163,3 +164,23 @@ def test_a_checkpoint_made_from_other_input_files_is_ignored_saying_so_and_the_r
         train_cam_session(tmp_path, input_path, checkpoints, killed_at_step=3)
     assert all(torch.equal(train_cam_session(tmp_path, input_path, checkpoints)[name], fresh[name]) for name in fresh)
     assert "resuming from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("diverging_step", [1, 3])
+def test_a_diverging_loss_names_the_last_checkpoint_only_when_one_was_written(tmp_path, diverging_step):
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    settings = LoopSettings(batch_size=4, seed=0, checkpoint_every=2, log_every=100, workers=0, iterations=5)
+    steps = []
+
+    def loss_step(images, labels, samples):
+        steps.append(len(samples))
+        loss = model(images).mean()
+        return {"total": loss * float("nan") if len(steps) == diverging_step else loss}
+
+    with pytest.raises(QaclimsError, match=f"the loss became nan at step {diverging_step}") as error:
+        run_training(model, CountingSet(), loss_step, optimizer, poly_schedule(optimizer, 5), settings,
+                     Processes(0, 1, torch.device("cpu")), str(tmp_path / "ckpt"), "key")
+    written = diverging_step > 2  # the checkpoint of step 2
+    assert (f"The last good checkpoint is {tmp_path / 'ckpt' / 'last.pt'};" in str(error.value)) == written
+    assert ("checkpoint" in str(error.value)) == written
