@@ -17,7 +17,7 @@ rule make_cam:
         # A variant is a QA-CLIMS network.
         architecture=lambda wildcards: "baseline" if wildcards.network == "baseline" else "ritc",
     log:
-        **gpu_logs("make_cam/{network}-shard-{shard}"),
+        **metered_logs("make_cam/{network}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/make_cam/{{network}}-shard-{{shard}}.tsv"
     threads: 4

@@ -13,7 +13,7 @@ rule train_cam:
         code=stage_code("train_cam"),
         checkpoints=f"{OUT}/checkpoints/train_cam",
     log:
-        **gpu_logs("train_cam"),
+        **metered_logs("train_cam"),
     benchmark:
         benchmark_path("train_cam")
     threads: 4 * config["cam"]["baseline"]["gpus"]
@@ -50,7 +50,7 @@ rule train_ritc:
         # A folder per network: two networks of the same config would otherwise share a checkpoint.
         checkpoints=f"{OUT}/checkpoints/train_ritc/{{network}}",
     log:
-        **gpu_logs("train_ritc/{network}"),
+        **metered_logs("train_ritc/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
     threads: 4 * config["ritc"]["gpus"]
