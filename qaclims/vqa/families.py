@@ -31,9 +31,11 @@ class Family:
     max_new_tokens: int
     # PaliGemma's processor wants the image token in the text it is given; the others place it themselves.
     image_token_in_prompt: bool = False
+    # BLIP's decoder was trained on short VQA answers and is kept as it answers; the others reply in sentences.
+    cut_to_short_answer: bool = True
 
 
-BLIP = Family("BLIP VQA", "{question}", chat=False, num_beams=3, max_new_tokens=9)
+BLIP = Family("BLIP VQA", "{question}", chat=False, num_beams=3, max_new_tokens=9, cut_to_short_answer=False)
 _BLIP2_PROMPT = "Question: {question} Answer:"
 _CHAT_PROMPT = f"{{question}} {SHORT_ANSWER_INSTRUCTION}"
 FAMILIES: dict[str, Family] = {

@@ -25,3 +25,8 @@ def short_answer(reply: str) -> str:
     line = reply.strip().split("\n", 1)[0]
     end = SENTENCE_END.search(line)
     return (line[:end.start()] if end else line).strip()
+
+
+def kept_answers(family: Family, replies: Sequence[str]) -> list[str]:
+    """The answers kept from a family's replies: cut to short answers unless the family answers in a word."""
+    return [short_answer(reply) for reply in replies] if family.cut_to_short_answer else list(replies)
