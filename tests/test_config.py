@@ -19,6 +19,7 @@ from qaclims.config import (
 )
 from qaclims.errors import ConfigError
 from qaclims.run_layout import dataset_root
+from qaclims.vqa.families import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,8 +53,10 @@ def test_empty_config_gets_every_default():
     # The reference's VQA and corpus settings (method.md sections 1 and 2).
     vqa = config["vqa"]
     assert vqa["model"] == "Salesforce/blip-vqa-capfilt-large"
-    # max_length=10 and min_length=1 of blip_vqa.py both count the [DEC] start token.
-    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, 3, 9, 0)
+    # max_length=10 and min_length=1 of blip_vqa.py both count the [DEC] start token. Beams and answer length are
+    # the family's unless set (qaclims/vqa/families.py).
+    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, None, None, 0)
+    assert (FAMILIES["blip"].num_beams, FAMILIES["blip"].max_new_tokens) == (3, 9)
     assert vqa["question_start_token"] == "enc" and vqa["processor"] is None
     assert vqa["max_question_tokens"] == 35 and vqa["splits"] == ["train_aug"]
     assert vqa["foreground_questions"] is None and vqa["background_questions"] is None
