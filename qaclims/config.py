@@ -46,6 +46,7 @@ def validate_config(config: dict) -> dict:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {error.message}")
     check_variants(filled)
+    check_answerers(filled)
     return filled
 
 
@@ -61,13 +62,14 @@ def ritc_variants(config: dict) -> dict[str, dict]:
 
 
 def network_config(config: dict, network: str) -> dict:
-    """``config`` as the training of CAM network ``network`` (``ritc`` or a variant's name) reads it.
+    """``config`` as the training of CAM network ``network`` (``ritc``, a variant's name or an answerer's network)
+    reads it.
 
     Its ritc section is the main one without the variants, which are no setting of the main network (adding
-    one must not retrain it), merged with the variant's overrides.
+    one must not retrain it), merged with the variant's overrides; an answerer's network has none.
     """
     main = {key: value for key, value in config["ritc"].items() if key != "variants"}
-    overrides = {} if network == "ritc" else ritc_variants(config)[network]
+    overrides = ritc_variants(config)[network] if network in ritc_variants(config) else {}
     return {**config, "ritc": merge(main, overrides)}
 
 
@@ -111,6 +113,48 @@ def check_variants(config: dict) -> None:
                               "which the shared corpus or the rule's GPU reservation reads; set it in ritc itself")
         section = network_config(config, name)["ritc"]
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ritc_schema).iter_errors(section))
+        if error is not None:
+            raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+
+
+# The CAM network trained on answerer NAME's corpus is ANSWERER_NETWORK_PREFIX + NAME.
+ANSWERER_NETWORK_PREFIX = "answerer_"
+
+
+def vqa_answerers(config: dict) -> dict[str, dict]:
+    """The answerers of an answerer comparison by name: vqa.answerers, where null means none."""
+    return config["vqa"]["answerers"] or {}
+
+
+def answerer_config(config: dict, answerer: str | None) -> dict:
+    """``config`` as the VQA stage of ``answerer`` (a name of vqa.answerers, or None for the main one) reads it.
+
+    Its vqa section is the main one without the answerers, which are no setting of the main answerer (adding one
+    must not rerun it), merged with the answerer's overrides.
+    """
+    main = {key: value for key, value in config["vqa"].items() if key != "answerers"}
+    overrides = {} if answerer is None else vqa_answerers(config)[answerer]
+    return {**config, "vqa": merge(main, overrides)}
+
+
+def answerer_network(answerer: str) -> str:
+    return ANSWERER_NETWORK_PREFIX + answerer
+
+
+def check_answerers(config: dict) -> None:
+    """Raise a ConfigError that names vqa.answerers.<name>.<key> when an answerer's merged vqa section is invalid,
+    or its network's name is an ablation variant's."""
+    vqa_schema = _schema()["properties"]["vqa"]
+    for name, overrides in vqa_answerers(config).items():
+        where = f"vqa.answerers.{name}"
+        if "answerers" in overrides:
+            raise ConfigError(f"config key {where}.answerers: an answerer cannot hold answerers; "
+                              "list each one under vqa.answerers")
+        if answerer_network(name) in ritc_variants(config):
+            raise ConfigError(f"config key {where}: its network {answerer_network(name)} has the name of an ablation "
+                              "variant of ritc.variants; rename the answerer or the variant")
+        section = answerer_config(config, name)["vqa"]
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(vqa_schema).iter_errors(section))
         if error is not None:
             raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
 
