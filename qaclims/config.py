@@ -95,9 +95,16 @@ def check_extra_splits(config: dict) -> None:
                           f"{config['dataset']['splits']}; add them there")
 
 
+def _check_merged_section(config: dict, section: str, where: str) -> None:
+    """Raise a ConfigError naming the key under ``where`` when ``config``'s merged ``section`` breaks its schema."""
+    schema = _schema()["properties"][section]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config[section]))
+    if error is not None:
+        raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+
+
 def check_variants(config: dict) -> None:
     """Raise a ConfigError that names ritc.variants.<name>.<key> when a variant's merged ritc section is invalid."""
-    ritc_schema = _schema()["properties"]["ritc"]
     fixed = _shared_ritc_keys() | set(RULE_LEVEL_RITC_KEYS)
     for name, overrides in ritc_variants(config).items():
         where = f"ritc.variants.{name}"
@@ -111,10 +118,7 @@ def check_variants(config: dict) -> None:
         if shared:
             raise ConfigError(f"config key {where}.{shared[0]}: every network trains with the main ritc.{shared[0]}, "
                               "which the shared corpus or the rule's GPU reservation reads; set it in ritc itself")
-        section = network_config(config, name)["ritc"]
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ritc_schema).iter_errors(section))
-        if error is not None:
-            raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+        _check_merged_section(network_config(config, name), "ritc", where)
 
 
 # The CAM network trained on answerer NAME's corpus is ANSWERER_NETWORK_PREFIX + NAME.
@@ -144,7 +148,6 @@ def answerer_network(answerer: str) -> str:
 def check_answerers(config: dict) -> None:
     """Raise a ConfigError that names vqa.answerers.<name>.<key> when an answerer's merged vqa section is invalid,
     or its network's name is an ablation variant's."""
-    vqa_schema = _schema()["properties"]["vqa"]
     for name, overrides in vqa_answerers(config).items():
         where = f"vqa.answerers.{name}"
         if "answerers" in overrides:
@@ -153,10 +156,7 @@ def check_answerers(config: dict) -> None:
         if answerer_network(name) in ritc_variants(config):
             raise ConfigError(f"config key {where}: its network {answerer_network(name)} has the name of an ablation "
                               "variant of ritc.variants; rename the answerer or the variant")
-        section = answerer_config(config, name)["vqa"]
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(vqa_schema).iter_errors(section))
-        if error is not None:
-            raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+        _check_merged_section(answerer_config(config, name), "vqa", where)
 
 
 def merge(base: dict, override: dict) -> dict:
