@@ -28,7 +28,9 @@ DOCUMENTED_PROMPTS = {
     "blip-2": "Question: what is it? Answer:",
     "instructblip": "Question: what is it? Answer:",
     "llava": f"USER: \nwhat is it? {INSTRUCTION} ASSISTANT:",
+    "llava_next": f"USER: \nwhat is it? {INSTRUCTION} ASSISTANT:",
     "qwen2_vl": f"user\nwhat is it? {INSTRUCTION}\nassistant\n",
+    "qwen2_5_vl": f"user\nwhat is it? {INSTRUCTION}\nassistant\n",
     "paligemma": "answer en what is it?\n",
 }
 OVERRIDDEN_PROMPTS = {"blip-2": "Q: what is it? A:", "llava": "USER: \nQ: what is it? A: ASSISTANT:"}

@@ -20,10 +20,15 @@ from transformers import (
     InstructBlipConfig,
     InstructBlipProcessor,
     LlavaConfig,
+    LlavaNextConfig,
+    LlavaNextImageProcessor,
+    LlavaNextProcessor,
     LlavaProcessor,
     PaliGemmaConfig,
     PaliGemmaProcessor,
     PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLProcessor,
     Qwen2VLConfig,
     Qwen2VLImageProcessor,
     Qwen2VLProcessor,
@@ -127,20 +132,46 @@ def _llava():
     return config, processor
 
 
-def _qwen2_vl():
+def _llava_next():
+    tokenizer = _trained_tokenizer(bos_token="<s>", eos_token="</s>")
+    # Any resolution: an image is cut into tiles of these sizes, each encoded beside the whole image.
+    grid = [[IMAGE_SIZE, IMAGE_SIZE], [IMAGE_SIZE, 2 * IMAGE_SIZE], [2 * IMAGE_SIZE, IMAGE_SIZE]]
+    image_processor = LlavaNextImageProcessor(size={"shortest_edge": IMAGE_SIZE}, image_grid_pinpoints=grid,
+                                              crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    processor = LlavaNextProcessor(image_processor, tokenizer, patch_size=PATCH_SIZE, num_additional_image_tokens=1,
+                                   vision_feature_select_strategy="default", chat_template=LLAVA_CHAT_TEMPLATE)
+    config = LlavaNextConfig(vision_config=CLIPVisionConfig(**_vision(projection_dim=WIDTH)),
+                             text_config=_text("llama", tokenizer), image_token_id=processor.image_token_id,
+                             image_grid_pinpoints=grid, vision_feature_layer=-1,
+                             vision_feature_select_strategy="default")
+    return config, processor
+
+
+def _qwen_processor(processor_class):
     tokenizer = _trained_tokenizer(bos_token=None, eos_token="<|im_end|>")
     image_pixels = (2 * 2 * 14) ** 2  # 2 x 2 merged patches of 14 px, so four image tokens
     image_processor = Qwen2VLImageProcessor(min_pixels=image_pixels, max_pixels=image_pixels)
-    processor = Qwen2VLProcessor(image_processor, tokenizer, Qwen2VLVideoProcessor(), chat_template=QWEN_CHAT_TEMPLATE)
+    processor = processor_class(image_processor, tokenizer, Qwen2VLVideoProcessor(), chat_template=QWEN_CHAT_TEMPLATE)
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in
            [("image_token_id", "<|image_pad|>"), ("vision_start_token_id", "<|vision_start|>"),
             ("vision_end_token_id", "<|vision_end|>")]}
     text = _text("qwen2_vl", tokenizer, num_key_value_heads=1,
                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]})
-    config = Qwen2VLConfig(text_config=text, vision_config={"depth": 2, "embed_dim": WIDTH, "hidden_size": WIDTH,
-                                                            "num_heads": 2, "mlp_ratio": 2},
-                           **ids)
-    return config, processor
+    return processor, text, ids
+
+
+def _qwen2_vl():
+    processor, text, ids = _qwen_processor(Qwen2VLProcessor)
+    vision = {"depth": 2, "embed_dim": WIDTH, "hidden_size": WIDTH, "num_heads": 2, "mlp_ratio": 2}
+    return Qwen2VLConfig(text_config=text, vision_config=vision, **ids), processor
+
+
+def _qwen2_5_vl():
+    processor, text, ids = _qwen_processor(Qwen2_5_VLProcessor)
+    vision = {"depth": 2, "hidden_size": WIDTH, "intermediate_size": 2 * WIDTH, "num_heads": 2,
+              "out_hidden_size": WIDTH, "fullatt_block_indexes": [1]}
+    return Qwen2_5_VLConfig(text_config={**text, "model_type": "qwen2_5_vl_text"}, vision_config=vision,
+                            **ids), processor
 
 
 def _paligemma():
@@ -155,7 +186,8 @@ def _paligemma():
 
 
 TINY_ANSWERERS: dict[str, Callable] = {"blip-2": _blip2, "instructblip": _instructblip, "llava": _llava,
-                                       "qwen2_vl": _qwen2_vl, "paligemma": _paligemma}
+                                       "llava_next": _llava_next, "qwen2_vl": _qwen2_vl, "qwen2_5_vl": _qwen2_5_vl,
+                                       "paligemma": _paligemma}
 
 
 def write_tiny_answerer(model_type: str, path: str, seed: int = 0) -> str:
