@@ -1,12 +1,14 @@
 """The answerer families: which one a vqa.model is, read from its config.json, and how each is asked.
 
-Free of torch and transformers, so that the workflow can import it; ``model_type_of`` reads the model's own
-config.json (a local folder's, or the hub's through huggingface_hub's cache).
+``model_type_of`` reads the model's own config.json, a local folder's or the hub's through huggingface_hub's cache,
+rather than transformers' AutoConfig, which cannot read a model type it does not know and so cannot name it.
 """
 
 import json
 import os
 from dataclasses import dataclass
+
+from huggingface_hub import hf_hub_download
 
 from qaclims.errors import QaclimsError
 from qaclims.vqa.sources import is_original_checkpoint
@@ -60,7 +62,6 @@ def model_type_of(source: str) -> str:
         if os.path.isdir(source):
             path = os.path.join(source, "config.json")
         else:
-            from huggingface_hub import hf_hub_download  # only for a hub id
             path = hf_hub_download(source, "config.json")
         with open(path) as handle:
             return json.load(handle)["model_type"]
