@@ -53,6 +53,7 @@ PIPELINE_OUTPUTS = [
     rules.dataset_report.output,
     rules.demo_knowledge.output if config["dataset"]["kind"] == "demo" else [],
     rules.corpus.output,
+    expand(rules.answerer_corpus.output, answerer=ANSWERERS),
     expand(rules.train_ritc.output, network="ritc"),
     expand(rules.eval_cam.output, network=EVALUATED_NETWORKS) if SCORES_CAMS else [],
     rules.eval_pseudo.output if SCORES_CAMS else [],

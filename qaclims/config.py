@@ -47,6 +47,7 @@ def validate_config(config: dict) -> dict:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {error.message}")
     check_variants(filled)
+    check_answerers(filled)
     check_class_names(filled["dataset"]["classes"])
     return filled
 
@@ -71,13 +72,14 @@ def ritc_variants(config: dict) -> dict[str, dict]:
 
 
 def network_config(config: dict, network: str) -> dict:
-    """``config`` as the training of CAM network ``network`` (``ritc`` or a variant's name) reads it.
+    """``config`` as the training of CAM network ``network`` (``ritc``, a variant's name or an answerer's network)
+    reads it.
 
     Its ritc section is the main one without the variants, which are no setting of the main network (adding
-    one must not retrain it), merged with the variant's overrides.
+    one must not retrain it), merged with the variant's overrides; an answerer's network has none.
     """
     main = {key: value for key, value in config["ritc"].items() if key != "variants"}
-    overrides = {} if network == "ritc" else ritc_variants(config)[network]
+    overrides = ritc_variants(config)[network] if network in ritc_variants(config) else {}
     return {**config, "ritc": merge(main, overrides)}
 
 
@@ -103,9 +105,16 @@ def check_extra_splits(config: dict) -> None:
                           f"{config['dataset']['splits']}; add them there")
 
 
+def _check_merged_section(config: dict, section: str, where: str) -> None:
+    """Raise a ConfigError naming the key under ``where`` when ``config``'s merged ``section`` breaks its schema."""
+    schema = _schema()["properties"][section]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config[section]))
+    if error is not None:
+        raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+
+
 def check_variants(config: dict) -> None:
     """Raise a ConfigError that names ritc.variants.<name>.<key> when a variant's merged ritc section is invalid."""
-    ritc_schema = _schema()["properties"]["ritc"]
     fixed = _shared_ritc_keys() | set(RULE_LEVEL_RITC_KEYS)
     for name, overrides in ritc_variants(config).items():
         where = f"ritc.variants.{name}"
@@ -119,10 +128,45 @@ def check_variants(config: dict) -> None:
         if shared:
             raise ConfigError(f"config key {where}.{shared[0]}: every network trains with the main ritc.{shared[0]}, "
                               "which the shared corpus or the rule's GPU reservation reads; set it in ritc itself")
-        section = network_config(config, name)["ritc"]
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ritc_schema).iter_errors(section))
-        if error is not None:
-            raise ConfigError(f"config key {_error_key(error, where)}: {error.message}")
+        _check_merged_section(network_config(config, name), "ritc", where)
+
+
+# The CAM network trained on answerer NAME's corpus is ANSWERER_NETWORK_PREFIX + NAME.
+ANSWERER_NETWORK_PREFIX = "answerer_"
+
+
+def vqa_answerers(config: dict) -> dict[str, dict]:
+    """The answerers of an answerer comparison by name: vqa.answerers, where null means none."""
+    return config["vqa"]["answerers"] or {}
+
+
+def answerer_config(config: dict, answerer: str | None) -> dict:
+    """``config`` as the VQA stage of ``answerer`` (a name of vqa.answerers, or None for the main one) reads it.
+
+    Its vqa section is the main one without the answerers, which are no setting of the main answerer (adding one
+    must not rerun it), merged with the answerer's overrides.
+    """
+    main = {key: value for key, value in config["vqa"].items() if key != "answerers"}
+    overrides = {} if answerer is None else vqa_answerers(config)[answerer]
+    return {**config, "vqa": merge(main, overrides)}
+
+
+def answerer_network(answerer: str) -> str:
+    return ANSWERER_NETWORK_PREFIX + answerer
+
+
+def check_answerers(config: dict) -> None:
+    """Raise a ConfigError that names vqa.answerers.<name>.<key> when an answerer's merged vqa section is invalid,
+    or its network's name is an ablation variant's."""
+    for name, overrides in vqa_answerers(config).items():
+        where = f"vqa.answerers.{name}"
+        if "answerers" in overrides:
+            raise ConfigError(f"config key {where}.answerers: an answerer cannot hold answerers; "
+                              "list each one under vqa.answerers")
+        if answerer_network(name) in ritc_variants(config):
+            raise ConfigError(f"config key {where}: its network {answerer_network(name)} has the name of an ablation "
+                              "variant of ritc.variants; rename the answerer or the variant")
+        _check_merged_section(answerer_config(config, name), "vqa", where)
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -9,6 +9,8 @@ import yaml
 
 from qaclims.config import (
     SCHEMA_PATH,
+    answerer_config,
+    answerer_network,
     check_extra_splits,
     load_config,
     merge,
@@ -16,9 +18,11 @@ from qaclims.config import (
     ritc_variants,
     subset,
     validate_config,
+    vqa_answerers,
 )
 from qaclims.errors import ConfigError
 from qaclims.run_layout import dataset_root
+from qaclims.vqa.families import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,8 +56,10 @@ def test_empty_config_gets_every_default():
     # The reference's VQA and corpus settings (method.md sections 1 and 2).
     vqa = config["vqa"]
     assert vqa["model"] == "Salesforce/blip-vqa-capfilt-large"
-    # max_length=10 and min_length=1 of blip_vqa.py both count the [DEC] start token.
-    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, 3, 9, 0)
+    # max_length=10 and min_length=1 of blip_vqa.py both count the [DEC] start token. Beams and answer length are
+    # the family's unless set (qaclims/vqa/families.py).
+    assert (vqa["image_size"], vqa["num_beams"], vqa["max_new_tokens"], vqa["min_new_tokens"]) == (480, None, None, 0)
+    assert (FAMILIES["blip"].num_beams, FAMILIES["blip"].max_new_tokens) == (3, 9)
     assert vqa["question_start_token"] == "enc" and vqa["processor"] is None
     assert vqa["max_question_tokens"] == 35 and vqa["splits"] == ["train_aug"]
     assert vqa["foreground_questions"] is None and vqa["background_questions"] is None
@@ -311,6 +317,36 @@ def test_a_variant_is_the_main_ritc_section_with_its_overrides():
 def test_a_bad_variant_fails_naming_the_variant_and_the_key(variants, message):
     with pytest.raises(ConfigError, match=message):
         validate_config({"ritc": {"variants": {"fine": {"alpha": 0.2}, **variants}}})
+
+
+def test_an_answerer_is_the_main_vqa_section_with_its_overrides_and_the_main_one_ignores_the_answerers():
+    blip2 = {"model": "Salesforce/blip2-opt-2.7b", "num_beams": None}
+    config = validate_config({"vqa": {"num_beams": 3, "batch_size": 8, "answerers": {"blip2": blip2}}})
+    main, answerer = answerer_config(config, None)["vqa"], answerer_config(config, "blip2")["vqa"]
+    assert "answerers" not in main and "answerers" not in answerer
+    assert (answerer["model"], answerer["num_beams"], answerer["batch_size"]) == ("Salesforce/blip2-opt-2.7b", None, 8)
+    assert main == answerer_config(validate_config({"vqa": {"num_beams": 3, "batch_size": 8}}), None)["vqa"]
+    assert answerer_network("blip2") == "answerer_blip2"
+    # An answerer's network trains with the main ritc section.
+    assert network_config(config, "answerer_blip2") == network_config(config, "ritc")
+    assert vqa_answerers(validate_config({"vqa": {"answerers": None}})) == {}
+
+
+@pytest.mark.parametrize("answerers, message", [
+    ({"a": {"num_beam": 2}}, r"config key vqa\.answerers\.a\.num_beam: .*'num_beam' was unexpected"),
+    ({"a": {"dtype": "int4"}}, r"config key vqa\.answerers\.a\.dtype: 'int4' is not one of"),
+    ({"a": {"prompt_template": "Q: A:"}}, r"config key vqa\.answerers\.a\.prompt_template: 'Q: A:' does not match"),
+    ({"a": {"answerers": {"b": {}}}}, r"config key vqa\.answerers\.a\.answerers: an answerer cannot hold answerers"),
+    ({"bad-name": {}}, r"config key vqa\.answerers: 'bad-name' does not match"),
+])
+def test_a_bad_answerer_fails_naming_the_answerer_and_the_key(answerers, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"vqa": {"answerers": {"fine": {"num_beams": 2}, **answerers}}})
+
+
+def test_an_answerer_whose_network_has_a_variants_name_is_refused():
+    with pytest.raises(ConfigError, match=r"vqa\.answerers\.x: its network answerer_x has the name of an ablation"):
+        validate_config({"vqa": {"answerers": {"x": {}}}, "ritc": {"variants": {"answerer_x": {"alpha": 0.2}}}})
 
 
 def test_extra_evaluation_splits_must_be_indexed():

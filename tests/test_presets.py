@@ -10,7 +10,14 @@ from dry_run_fixture import scaled_sizes, write_fake_dataset
 from snakemake.utils import validate
 from workflow_runs import REPO, copy_checkout, dry_run_plan, snakemake, write_config
 
-from qaclims.config import load_config, merge, network_config, ritc_variants
+from qaclims.config import (
+    answerer_config,
+    load_config,
+    merge,
+    network_config,
+    ritc_variants,
+    vqa_answerers,
+)
 from qaclims.data.classes import EXPECTED_SPLIT_COUNTS, VOC_CLASSES
 from qaclims.data.coco import read_coco
 from qaclims.data.index import read_index, split_column, to_frame
@@ -18,6 +25,7 @@ from qaclims.data.voc import read_split_list
 
 PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
 ABLATIONS = REPO / "workflow" / "configs" / "ablations.yaml"
+ANSWERERS = REPO / "workflow" / "configs" / "answerers.yaml"
 SMALL = {"voc12": {"train": 3, "val": 2, "train_aug": 5}, "coco14": {"train": 4, "val": 2}}
 
 
@@ -113,6 +121,18 @@ def test_presets_train_no_variant_and_the_ablations_file_adds_the_component_set(
         assert section != network_config(ablations, "ritc")["ritc"], variant
 
 
+@pytest.mark.parametrize("name", PRESETS)
+def test_the_answerers_file_compares_each_family_at_its_own_decoding(name):
+    comparison = load_config([str(REPO / "config.yaml"), str(PRESETS[name]), str(ANSWERERS)])  # validates each one
+    answerers = {answerer: answerer_config(comparison, answerer)["vqa"] for answerer in vqa_answerers(comparison)}
+    assert {section["model"] for section in answerers.values()} == {
+        "Salesforce/blip2-opt-2.7b", "Salesforce/instructblip-vicuna-7b", "llava-hf/llava-1.5-7b-hf",
+        "Qwen/Qwen2-VL-2B-Instruct"}
+    # The preset's BLIP decoding is not inherited: each family decodes with its own defaults.
+    assert all(section["num_beams"] is None and section["max_new_tokens"] is None for section in answerers.values())
+    assert answerer_config(comparison, None)["vqa"] == answerer_config(preset(name), None)["vqa"]
+
+
 def test_fake_coco_dataset_reads_back_as_its_index(tmp_path):
     site = write_fake_dataset(tmp_path, PRESETS["coco14"], SMALL["coco14"])
     dataset = preset("coco14")["dataset"]
@@ -178,6 +198,19 @@ def test_dry_run_with_the_ablations_file_trains_and_evaluates_each_variant(check
         1 + variants, networks * preset("voc12")["make_cam"]["shards"], networks)
     # The shared stages and the refinement run once, for QA-CLIMS.
     assert (plan["train_cam"], plan["corpus"], plan["train_irn"]) == (1, 1, 1)
+
+
+@pytest.mark.workflow
+def test_dry_run_with_the_answerers_file_answers_and_trains_once_per_answerer(checkout, tmp_path):
+    plan = preset_plan(checkout, tmp_path, "voc12", SMALL["voc12"], "workflow/configs/answerers.yaml")
+    answerers, config = len(yaml.safe_load(ANSWERERS.read_text())["vqa"]["answerers"]), preset("voc12")
+    networks = len(config["make_cam"]["networks"]) + answerers
+    assert (plan["answerer_vqa"], plan["answerer_vqa_merge"], plan["answerer_corpus"]) == (
+        answerers * config["vqa"]["shards"], answerers, answerers)
+    assert (plan["train_ritc"], plan["make_cam"], plan["eval_cam"]) == (
+        1 + answerers, networks * config["make_cam"]["shards"], networks)
+    # The main answerer and the refinement run once, for QA-CLIMS.
+    assert (plan["vqa"], plan["corpus"], plan["train_irn"]) == (config["vqa"]["shards"], 1, 1)
 
 
 @pytest.mark.workflow

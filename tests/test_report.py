@@ -31,7 +31,12 @@ from qaclims.report.resources import (
     rules_without_records,
 )
 from qaclims.report.scores import miou_html, miou_table, per_class_iou
-from qaclims.report.vqa_samples import pair_table, pick_images, vqa_samples_html
+from qaclims.report.vqa_samples import (
+    pair_table,
+    pick_images,
+    vqa_samples_html,
+    with_answerers,
+)
 
 # Arbitrary inputs, not the scores of any run: each figure differs from the others, so a figure put in
 # the wrong row shows.
@@ -317,6 +322,15 @@ def test_a_pair_table_puts_foreground_first_each_answer_next_to_its_corpus_text(
     assert frame["corpus text"].tolist() == ["fg text 0", "fg text 1", "fg text 2", "", ""]
     with pytest.raises(ValueError, match="3 foreground answers but 2"):
         pair_table(answers, ["a", "b"])
+
+
+def test_a_pair_table_shows_each_answerers_answer_to_the_same_question():
+    answers = answers_of(["img", "other"])
+    llava = answers_of(["other", "img"]).assign(answer=lambda frame: "llava " + frame["answer"])
+    frame = pair_table(with_answerers(answers, {"llava": llava.iloc[::-1]})[lambda rows: rows["image_id"] == "img"],
+                       ["fg text 0", "fg text 1", "fg text 2"])
+    assert list(frame.columns) == ["kind", "question", "answer", "answer (llava)", "corpus text"]
+    assert frame["answer (llava)"].tolist() == ["llava " + answer for answer in frame["answer"]]
 
 
 def test_vqa_samples_html_shows_answers_corpus_texts_and_thumbnails():

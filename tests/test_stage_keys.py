@@ -11,7 +11,13 @@ import yaml
 
 import qaclims.stage_keys
 from qaclims.cli import STAGES, main
-from qaclims.config import load_stage_config, network_config, subset, validate_config
+from qaclims.config import (
+    answerer_config,
+    load_stage_config,
+    network_config,
+    subset,
+    validate_config,
+)
 from qaclims.demo.dataset import write_demo_dataset
 from qaclims.errors import ConfigError
 from qaclims.run_layout import with_demo_files
@@ -102,6 +108,8 @@ def test_each_rule_passes_its_stage_exactly_the_declared_keys(tmp_path):
         if stage == "train_ritc":  # QA-CLIMS or an ablation variant, with its own ritc section
             trained.append(re.search(r"--out '?\S*/cam/(\w+)\.pt", rest).group(1))
             expected = network_config(defaults, trained[-1])
+        if stage == "vqa":  # the main answerer, whose vqa section leaves out vqa.answerers
+            expected = answerer_config(defaults, None)
         assert json.loads(passed) == subset(expected, STAGE_KEYS[stage]), command
     assert sorted(trained) == sorted(["ritc", *defaults["ritc"]["variants"]])
 

@@ -21,7 +21,7 @@ from qaclims.vqa.blip_checkpoint import write_original_checkpoint
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
 
 CLASSES = ["cat", "dog", "person"]
-COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer"]
+COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer", "raw_answer"]
 KEY = ["image_id", "class", "kind", "template_index"]
 MAX_NEW_TOKENS = 3
 
@@ -100,6 +100,8 @@ def test_rows_per_image_are_its_labels_times_the_sixteen_questions(setup, shards
             assert got == expected_questions(class_name)
     # The configured max_new_tokens reaches the decoder.
     assert all(1 <= len(answer.split()) <= MAX_NEW_TOKENS for answer in answers["answer"])
+    # BLIP's answers are kept as it gives them.
+    assert answers["answer"].equals(answers["raw_answer"])
 
 
 def test_answers_are_those_of_one_question_at_a_time(setup, shards):

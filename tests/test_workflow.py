@@ -6,6 +6,7 @@ The repository is copied so that a test can edit package code and see what rerun
 import base64
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ElementTree
@@ -30,7 +31,9 @@ from workflow_runs import (
 
 from qaclims.data.classes import voc_xml_name
 from qaclims.data.labels import read_label_png
+from qaclims.models.tiny_answerers import write_tiny_answerer
 from qaclims.report.ablation import overrides_in_words
+from qaclims.vqa.prompts import short_answer
 
 pytestmark = pytest.mark.workflow
 
@@ -169,6 +172,61 @@ def test_removing_the_variants_reruns_no_network_only_the_report(finished_run, t
     result = snakemake(checkout, workdir, "--configfile", tiny, removed, "--dry-run")
     # The report drops their rows; nothing else runs.
     assert dry_run_plan(result) == Counter({"report_summary": 1, "all": 1})
+
+
+# An answerer's jobs: its VQA shard (it sets one, where the demo's main answerer has two), their merge and its corpus,
+# then its network's, as a variant's.
+ANSWERER_JOBS = Counter({"answerer_vqa": 1, "answerer_vqa_merge": 1, "answerer_corpus": 1}) + VARIANT_JOBS
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tmp_path_factory):
+    """The second answerer of a comparison: a tiny random LLaVA saved as the hub saves the real one."""
+    return write_tiny_answerer("llava", str(tmp_path_factory.mktemp("answerers") / "llava"))
+
+
+def answerer_config_file(folder: Path, model: str) -> str:
+    return write_config(folder / "answerers.yaml", {"vqa": {"answerers": {"llava": {"model": model, "shards": 1}}}})
+
+
+def test_adding_an_answerer_plans_exactly_its_jobs(finished_run, tiny_llava, tmp_path):
+    checkout, workdir, tiny = finished_run
+    result = snakemake(checkout, workdir, "--configfile", tiny, answerer_config_file(tmp_path, tiny_llava), "--dry-run")
+    assert dry_run_plan(result) == ANSWERER_JOBS
+    assert planned_outputs(result, "answerer_vqa") == ["results/answerers/llava/vqa/shard-0.parquet"]
+    assert planned_outputs(result, "answerer_corpus")[0].startswith("results/answerers/llava/corpus/corpus.parquet")
+    assert planned_outputs(result, "train_ritc") == ["results/cam/answerer_llava.pt"]
+    assert planned_outputs(result, "make_cam") == [f"results/cam/answerer_llava/maps/shard-{k}" for k in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def comparison_run(finished_run, tiny_llava, tmp_path_factory):
+    """A copy of the finished demo's workdir, where a comparison of the demo BLIP and a tiny LLaVA has run: only the
+    LLaVA's jobs ran (test_adding_an_answerer_plans_exactly_its_jobs)."""
+    checkout, workdir, tiny = finished_run
+    copy = tmp_path_factory.mktemp("comparison") / "work"
+    shutil.copytree(workdir, copy, symlinks=True)
+    result = snakemake(checkout, copy, "--configfile", tiny, answerer_config_file(copy.parent, tiny_llava))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return copy / "results"
+
+
+def test_an_answerer_comparison_trains_and_scores_a_network_on_each_corpus(comparison_run, tiny_llava):
+    for folder in (comparison_run, comparison_run / "answerers/llava"):
+        assert (folder / "corpus/corpus.parquet").is_file() and (folder / "corpus/text_features.safetensors").is_file()
+    assert (comparison_run / "cam/ritc.pt").is_file() and (comparison_run / "cam/answerer_llava.pt").is_file()
+    answers = pd.read_parquet(comparison_run / "answerers/llava/vqa/answers.parquet")
+    main_answers = pd.read_parquet(comparison_run / "vqa/answers.parquet")
+    key = ["image_id", "class", "kind", "template_index"]
+    assert answers[key].equals(main_answers[key])  # the same questions about the same images
+    assert answers["answer"].tolist() == [short_answer(reply) for reply in answers["raw_answer"]]
+    ablation = (comparison_run / "report/ablation.html").read_text()
+    rows = re.findall(r'<tr><td>([^<]+)</td><td>([^<]+)</td><td class="number">(\d+\.\d)</td>', ablation)
+    llava_miou = json.loads((comparison_run / "eval/answerer_llava/cam.json").read_text())["miou"]
+    assert [name for name, _, _ in rows] == ["Baseline", "QA-CLIMS", *VARIANTS, "answerer_llava"]
+    assert rows[-1][1:] == (overrides_in_words({"vqa": {"model": tiny_llava, "shards": 1}}), f"{100 * llava_miou:.1f}")
+    samples = (comparison_run / "report/vqa_samples.html").read_text()
+    assert samples.count("<th>answer (llava)</th>") == samples.count("<th>answer</th>") > 0
 
 
 def test_a_bad_variant_fails_before_any_job_naming_the_variant_and_the_key(tmp_path):

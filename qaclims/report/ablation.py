@@ -56,7 +56,7 @@ def ablation_html(frame: pd.DataFrame) -> str:
     formats = {column: "{:.1f}" for column in frame.columns if column.endswith("(%)")}
     return table(frame, {**formats, "best threshold": "{:.2f}"}) + note(
         "Each variant is QA-CLIMS trained with the overrides shown, its CAMs scored like the others on the same "
-        "split. Background false activation: the share of ground-truth background pixels labelled as a class; "
+        "split; an answerer of vqa.answerers (overrides of vqa) is QA-CLIMS trained on that answerer's corpus. Background false activation: the share of ground-truth background pixels labelled as a class; "
         "foreground under-activation: the share of ground-truth object pixels labelled background; both at the "
         "fixed threshold. The best threshold is tuned on the evaluation labels, so compare the fixed-threshold "
         "mIoU. Only QA-CLIMS feeds the pseudo labels.")

@@ -1,4 +1,5 @@
-"""A few images with the questions asked about them, BLIP's answers and the cleaned corpus texts."""
+"""A few images with the questions asked about them, the answers (the main answerer's, then each of vqa.answerers')
+and the main answerer's cleaned corpus texts."""
 
 from collections.abc import Mapping
 from html import escape
@@ -10,12 +11,22 @@ from qaclims.report.html import note, table
 from qaclims.vqa.questions import BACKGROUND, FOREGROUND
 
 KIND_NAMES = {FOREGROUND: "foreground", BACKGROUND: "background"}
+QUESTION_KEY = ["image_id", "class", "kind", "template_index"]
 
 
 def pick_images(answers: pd.DataFrame, count: int) -> list[str]:
     """Up to ``count`` answered images, spread over all of them in id order."""
     answered = pd.DataFrame({"image_id": sorted(answers["image_id"].unique())})
     return evenly_spaced(answered, count)["image_id"].tolist()
+
+
+def with_answerers(answers: pd.DataFrame, answerer_answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``answers`` with a column ``answer (NAME)`` per answerer of ``answerer_answers``: its answer to the same
+    question about the same image."""
+    for name, other in answerer_answers.items():
+        column = other.set_index(QUESTION_KEY)["answer"].rename(f"answer ({name})")
+        answers = answers.join(column, on=QUESTION_KEY)
+    return answers
 
 
 def pair_table(answers: pd.DataFrame, foreground_texts: list[str]) -> pd.DataFrame:
@@ -31,6 +42,7 @@ def pair_table(answers: pd.DataFrame, foreground_texts: list[str]) -> pd.DataFra
         raise ValueError(f"{foreground} foreground answers but {len(foreground_texts)} foreground corpus texts")
     return pd.DataFrame({"kind": ordered["kind"].map(KIND_NAMES).to_numpy(), "question": ordered["question"].to_numpy(),
                          "answer": ordered["answer"].to_numpy(),
+                         **{column: ordered[column].to_numpy() for column in ordered if column.startswith("answer (")},
                          "corpus text": [*foreground_texts, *[""] * (len(ordered) - foreground)]})
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from qaclims.config import ritc_variants
+from qaclims.config import answerer_network, ritc_variants, vqa_answerers
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.errors import QaclimsError
@@ -40,7 +40,7 @@ from qaclims.report.scores import (
     network_name,
     per_class_iou,
 )
-from qaclims.report.vqa_samples import pick_images, vqa_samples_html
+from qaclims.report.vqa_samples import pick_images, vqa_samples_html, with_answerers
 from qaclims.runtime.atomic import atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
 
@@ -62,6 +62,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cam-overlays", nargs="+", required=True, help="CAM overlay folders, one per network")
     parser.add_argument("--variants", nargs="*", default=[], help="the scored ablation variants of ritc.variants")
     parser.add_argument("--variant-summaries", nargs="*", default=[], help="eval_cam json, one per variant")
+    parser.add_argument("--answerers", nargs="*", default=[], help="the answerers of vqa.answerers")
+    parser.add_argument("--answerer-summaries", nargs="*", default=[],
+                        help="eval_cam json of each answerer's network, where scored")
+    parser.add_argument("--answerer-answers", nargs="*", default=[], help="merged answers parquet, one per answerer")
     parser.add_argument("--pseudo-summary", help="eval_pseudo json, if scored")
     parser.add_argument("--pseudo-per-class", help="eval_pseudo per-class csv, if scored")
     parser.add_argument("--pseudo-overlays", required=True, help="label overlay folder")
@@ -115,14 +119,18 @@ def write_scores(args, cam_summaries: dict) -> None:
     write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, best, fixed)))
 
 
-def write_ablation(args, cam_summaries: dict, variants) -> None:
-    """The ablation table: the networks of make_cam.networks, then every variant with its overrides."""
-    summaries = {**cam_summaries, **{variant: read_summary(path, CAM_SUMMARY_KEYS)
-                                     for variant, path in zip(args.variants, args.variant_summaries)}}
+def write_ablation(args, cam_summaries: dict, variants, answerers) -> None:
+    """The ablation table: the networks of make_cam.networks, every variant with its overrides, then QA-CLIMS on
+    each answerer's corpus with that answerer's vqa overrides."""
+    networks = [*args.variants, *map(answerer_network, args.answerers)]
+    summaries = {**cam_summaries, **{network: read_summary(path, CAM_SUMMARY_KEYS)
+                                     for network, path in zip(networks, args.variant_summaries + args.answerer_summaries)}}
     if not summaries:
         write_text(args.ablation, page("Ablation: what each component adds to the CAMs", note(NO_SCORES)))
         return
-    frame = ablation_table(summaries, {variant: variants[variant] for variant in args.variants})
+    overrides = {**{variant: variants[variant] for variant in args.variants},
+                 **{answerer_network(name): {"vqa": answerers[name]} for name in args.answerers}}
+    frame = ablation_table(summaries, overrides)
     write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
     print(ablation_text(frame))
 
@@ -142,7 +150,10 @@ def write_overlays(args, index, count: int) -> None:
 
 
 def write_vqa_samples(args, index, count: int) -> None:
-    answers = read_table(args.answers, ["image_id", "class", "kind", "template_index", "question", "answer"])
+    answer_columns = ["image_id", "class", "kind", "template_index", "question", "answer"]
+    answers = with_answerers(read_table(args.answers, answer_columns),
+                             {name: read_table(path, answer_columns)
+                              for name, path in zip(args.answerers, args.answerer_answers)})
     corpus = read_table(args.corpus, ["image_id", "class", "foreground_texts", "background_texts"])
     image_paths = index.frame.set_index("image_id")["image_path"]
     thumbnails = {image_id: thumbnail_uri(load_rgb(image_paths[image_id]), THUMBNAIL_SIZE)
@@ -173,16 +184,22 @@ def run(args) -> None:
     if len(args.variants) != len(args.variant_summaries) or set(args.variants) != (set(variants) if scored else set()):
         raise QaclimsError(f"--variants must name each of ritc.variants {list(variants)} once where the CAMs are "
                            "scored, and --variant-summaries give one summary per variant")
+    answerers = vqa_answerers(args.config)
+    if (set(args.answerers) != set(answerers) or len(args.answerer_answers) != len(args.answerers)
+            or len(args.answerer_summaries) != len(args.answerers) * scored):
+        raise QaclimsError(f"--answerers must name each of vqa.answerers {list(answerers)} once, --answerer-answers "
+                           "give one answers file per answerer and --answerer-summaries one summary per answerer "
+                           "where the CAMs are scored")
     index = read_index(args.index)
     cam_summaries = {network: read_summary(path, CAM_SUMMARY_KEYS)
                      for network, path in zip(args.networks, args.cam_summaries)}
     write_scores(args, cam_summaries)
-    write_ablation(args, cam_summaries, variants)
+    write_ablation(args, cam_summaries, variants, answerers)
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)
     if scored:
-        print(f"wrote the report summary of {', '.join([*args.networks, *args.variants])} CAMs, pseudo labels and "
+        print(f"wrote the report summary of {', '.join([*args.networks, *args.variants, *map(answerer_network, args.answerers)])} CAMs, pseudo labels and "
               "segmentation")
     else:
         print(NO_SCORES)

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from qaclims.config import settings_from
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index, split_column
 from qaclims.runtime.atomic import atomic_path
@@ -15,22 +14,24 @@ from qaclims.runtime.sharding import shard_items
 from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
 from qaclims.stages.shared.arguments import add_config_argument
 from qaclims.stages.shared.partial import partial_shard
-from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
+from qaclims.vqa.answerers import load_answerer
+from qaclims.vqa.prompts import kept_answers
 from qaclims.vqa.questions import (
     BACKGROUND_TEMPLATES,
     FOREGROUND_TEMPLATES,
     questions_for_classes,
 )
 
-DESCRIPTION = "answer the QA-CLIMS questions with BLIP for one shard of the images"
-ANSWER_COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer"]
+DESCRIPTION = "answer the QA-CLIMS questions with BLIP or another vision-language model for one shard of the images"
+# raw_answer is the model's reply as decoded, answer the short answer kept from it (qaclims/vqa/prompts.py).
+ANSWER_COLUMNS = ["image_id", "class", "kind", "template_index", "question", "answer", "raw_answer"]
 
 
 def add_arguments(parser) -> None:
     add_config_argument(parser, __name__)
     parser.add_argument("--index", required=True, help="dataset index parquet")
     parser.add_argument("--model", required=True,
-                        help="BLIP VQA: a hub id, a save_pretrained folder, or an original BLIP checkpoint file")
+                        help="the answerer: a hub id, a save_pretrained folder, or an original BLIP checkpoint file")
     parser.add_argument("--shard", type=int, default=0, help="0-based shard number")
     parser.add_argument("--num-shards", type=int, default=1)
     parser.add_argument("--out", required=True, help="parquet file of this shard's answers")
@@ -55,9 +56,8 @@ def run(args) -> None:
         settings["background_questions"] or BACKGROUND_TEMPLATES,
     ), dtype=object).reshape(len(index.classes), -1)  # [C, questions per class]
     device = resolve_device(config["device"])
-    model, processor = load_blip(args.model, device, settings["processor"])
-    generation = settings_from(GenerationSettings, settings)
-    answerer = BlipAnswerer(model, processor, generation, config["precision"])
+    answerer, family, description = load_answerer(args.model, settings, device, config["precision"])
+    print(f"answering with {description}", flush=True)
 
     # A group of images is the unit of kept work: the rerun of a killed job asks the same groups as the first run.
     model_files = [args.model] if os.path.exists(args.model) else []  # not a hub id
@@ -82,10 +82,11 @@ def run(args) -> None:
         owners, asked = np.nonzero(labels[group])  # (image in group, class) pairs
         group_questions = questions[asked].reshape(-1)
         owner_of_question = np.repeat(owners, questions.shape[1])
-        answers = answerer.answer(images, [q.text for q in group_questions], owner_of_question,
+        replies = answerer.answer(images, [q.text for q in group_questions], owner_of_question,
                                   settings["batch_size"])
-        rows = [(image_ids[owner], q.class_name, q.kind, q.template_index, q.text, answer)
-                for owner, q, answer in zip(owner_of_question, group_questions, answers)]
+        rows = [(image_ids[owner], q.class_name, q.kind, q.template_index, q.text, answer, reply)
+                for owner, q, answer, reply in zip(owner_of_question, group_questions,
+                                                   kept_answers(family, replies), replies)]
         with atomic_path(partial.part("items") / f"{name}.parquet") as piece:
             pd.DataFrame(rows, columns=ANSWER_COLUMNS).to_parquet(piece, index=False)
         progress.update(len(group_questions))

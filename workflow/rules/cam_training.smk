@@ -29,13 +29,15 @@ rule train_cam:
 
 
 # One job per network: QA-CLIMS (cam/ritc.pt) and each ablation variant of ritc.variants (cam/<variant>.pt), each
-# with its own merged ritc section. Only cam/ritc.pt feeds the pseudo labels.
+# with its own merged ritc section, and QA-CLIMS on each answerer's corpus (cam/answerer_<name>.pt). Only cam/ritc.pt
+# feeds the pseudo labels.
 rule train_ritc:
     input:
         index=rules.index.output.index,
         baseline=rules.train_cam.output.weights,
-        corpus=rules.corpus.output.corpus,
-        features=rules.corpus.output.features,
+        # The main answerer's corpus, or for an answerer's network (vqa.answerers) that answerer's.
+        corpus=lambda wildcards: corpus_file(wildcards.network, "corpus.parquet"),
+        features=lambda wildcards: corpus_file(wildcards.network, "text_features.safetensors"),
         model=demo_model_input("clip", "clip_dir"),
         # An input, so that a wrong path fails the dry run rather than this job, hours into a run.
         mask_prompt_checkpoint=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],

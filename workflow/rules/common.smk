@@ -7,7 +7,17 @@ from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)
 
-from qaclims.config import check_extra_splits, check_variants, network_config, ritc_variants, subset
+from qaclims.config import (
+    answerer_config,
+    answerer_network,
+    check_answerers,
+    check_extra_splits,
+    check_variants,
+    network_config,
+    ritc_variants,
+    subset,
+    vqa_answerers,
+)
 from qaclims.run_layout import (
     check_output_dir,
     clip_model_spec,
@@ -18,6 +28,7 @@ from qaclims.run_layout import (
     with_demo_files,
 )
 from qaclims.stage_keys import stage_keys
+from qaclims.vqa.sources import is_original_checkpoint
 from qaclims.runtime.provenance import code_hash
 
 
@@ -26,6 +37,7 @@ OUT = config["output_dir"]
 # variant's merged ritc section, and that the extra evaluation splits are indexed.
 check_output_dir(OUT)
 check_variants(config)
+check_answerers(config)
 check_extra_splits(config)
 # The evaluation stages run only for splits with masks (dataset.mask_splits), and are left out of the DAG elsewhere:
 # eval_cam and eval_pseudo score eval_cam.split, eval_seg scores infer_seg.split. Without CAM scores, cam_overlays and
@@ -33,11 +45,16 @@ check_extra_splits(config)
 SCORES_CAMS = config["eval_cam"]["split"] in config["dataset"]["mask_splits"]
 SCORES_SEG = config["infer_seg"]["split"] in config["dataset"]["mask_splits"]
 VARIANTS = list(ritc_variants(config)) if SCORES_CAMS else []
-# The CAM networks that make_cam and eval_cam serve: those of make_cam.networks, then the ablation variants.
-EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS]
-# Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS and its variants).
-ANY_NETWORK = "|".join(["baseline", "ritc", *VARIANTS])
-RITC_NETWORK = "|".join(["ritc", *VARIANTS])
+# The answerers of vqa.answerers: each answers and builds a corpus; where CAMs are scored, a QA-CLIMS network trains
+# on that corpus (answerer_<name>), as a variant does.
+ANSWERERS = list(vqa_answerers(config))
+ANSWERER_OF_NETWORK = {answerer_network(name): name for name in ANSWERERS} if SCORES_CAMS else {}
+# The CAM networks that make_cam and eval_cam serve: those of make_cam.networks, the ablation variants, the answerers'.
+EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS, *ANSWERER_OF_NETWORK]
+# Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS, its variants, the answerers').
+ANY_NETWORK = "|".join(["baseline", "ritc", *VARIANTS, *ANSWERER_OF_NETWORK])
+RITC_NETWORK = "|".join(["ritc", *VARIANTS, *ANSWERER_OF_NETWORK])
+ANSWERER = "|".join(ANSWERERS) or "(?!)"  # a pattern that matches nothing when there is no answerer
 DATASET_ROOT = dataset_root(config)
 DEMO_MODELS = demo_model_paths(OUT)
 # The file keys that name a demo stand-in (cam.backbone_weights: demo, ...). From here on they hold the stand-in's
@@ -84,6 +101,41 @@ def stage_config(stage, per_network=False):
         return lambda wildcards: json.dumps(subset(network_config(config, wildcards.network), keys), sort_keys=True)
     text = json.dumps(subset(config, keys), sort_keys=True)
     return lambda wildcards: text
+
+
+def answerer_stage_config(stage):
+    """stage_config of a VQA stage of the main answerer, or of the job's {answerer} wildcard: its vqa section
+    merged from vqa.answerers (qaclims.config.answerer_config), without the answerers, so that adding, changing
+    or removing one answerer touches that answerer's jobs alone."""
+    keys = stage_keys(stage)
+    return lambda wildcards: json.dumps(
+        subset(answerer_config(config, wildcards.get("answerer")), keys), sort_keys=True)
+
+
+# Where the answers and corpus of the job's {answerer} go; the main answerer's go to the run's own vqa and corpus.
+ANSWERER_FOLDER = f"{OUT}/answerers/{{answerer}}"
+
+
+def answerer_model(answerer=None):
+    """The vqa.model of ``answerer`` (None for the main one) as the stage gets it."""
+    return vqa_model_source(answerer_config(config, answerer))
+
+
+def answerer_model_input(answerer=None):
+    """The demo model or an original BLIP checkpoint file; a hub id or a save_pretrained folder is not tracked."""
+    source = answerer_model(answerer)
+    demo = answerer_config(config, answerer)["vqa"]["model"] == "demo"
+    return [source] if demo or is_original_checkpoint(source) else []
+
+
+def answerer_shards(answerer):
+    return range(answerer_config(config, answerer)["vqa"]["shards"])
+
+
+def corpus_file(network, name):
+    """The corpus file ``name`` that CAM network ``network`` trains on: its answerer's, else the main answerer's."""
+    answerer = ANSWERER_OF_NETWORK.get(network)
+    return f"{ANSWERER_FOLDER.format(answerer=answerer) if answerer else OUT}/corpus/{name}"
 
 
 def log_path(rule_name):

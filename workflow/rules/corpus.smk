@@ -9,9 +9,9 @@ rule corpus:
         model=demo_model_input("clip", "clip_dir"),
         label_text_tower=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],
     output:
-        corpus=f"{OUT}/corpus/corpus.parquet",
-        features=f"{OUT}/corpus/text_features.safetensors",
-        text_index=f"{OUT}/corpus/text_index.parquet",
+        corpus=corpus_file("ritc", "corpus.parquet"),
+        features=corpus_file("ritc", "text_features.safetensors"),
+        text_index=corpus_file("ritc", "text_index.parquet"),
     params:
         config=stage_config("corpus"),
         code=stage_code("corpus"),
@@ -29,3 +29,20 @@ rule corpus:
         cpu_stage("corpus --config {params.config:q} --answers {input.answers:q} --index {input.index:q}"
         " --corpus {output.corpus:q} --features {output.features:q} --text-index {output.text_index:q}"
         " {params.clip} --threads {threads} --metrics {log.metrics:q} > {log.stage:q} 2>&1")
+
+
+# The corpus of each answerer of vqa.answerers, cleaned and encoded as the main one.
+use rule corpus as answerer_corpus with:
+    input:
+        answers=rules.answerer_vqa_merge.output.answers,
+        index=rules.index.output.index,
+        model=demo_model_input("clip", "clip_dir"),
+        label_text_tower=[config["ritc"]["ovseg_checkpoint"]] if config["ritc"]["ovseg_checkpoint"] else [],
+    output:
+        corpus=f"{ANSWERER_FOLDER}/corpus/corpus.parquet",
+        features=f"{ANSWERER_FOLDER}/corpus/text_features.safetensors",
+        text_index=f"{ANSWERER_FOLDER}/corpus/text_index.parquet",
+    wildcard_constraints:
+        answerer=ANSWERER,
+    log:
+        **metered_logs("answerers/{answerer}/corpus"),

@@ -9,8 +9,10 @@ PSEUDO_SCORE_OPTIONS = " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-
 SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input.seg_per_class:q}"
 # Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE) or a
 # metrics file (the GPU rules and corpus, see metered_logs), in the order of the rule files, the pipeline's order. The
-# resources table lists them in this order, and names those without either record (not part of this run).
-REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark or "metrics" in rule.log.keys()]
+# resources table lists them in this order, and names those without either record (not part of this run). The
+# answerers' rules are part of an answerer comparison only (vqa.answerers).
+REPORTED_RULES = [rule.name for rule in workflow.rules if (rule.benchmark or "metrics" in rule.log.keys())
+                  and (ANSWERERS or not rule.name.startswith("answerer_"))]
 
 
 rule report_summary:
@@ -23,6 +25,8 @@ rule report_summary:
         cam_overlays=expand((rules.eval_cam if SCORES_CAMS else rules.cam_overlays).output.overlays,
                             network=REPORT_NETWORKS),
         variant_summaries=expand(rules.eval_cam.output.summary, network=VARIANTS),
+        answerer_summaries=expand(rules.eval_cam.output.summary, network=ANSWERER_OF_NETWORK),
+        answerer_answers=expand(rules.answerer_vqa_merge.output.answers, answerer=ANSWERERS),
         pseudo_summary=rules.eval_pseudo.output.summary if SCORES_CAMS else [],
         pseudo_per_class=rules.eval_pseudo.output.per_class if SCORES_CAMS else [],
         pseudo_overlays=(rules.eval_pseudo if SCORES_CAMS else rules.label_overlays).output.overlays,
@@ -57,6 +61,7 @@ rule report_summary:
         code=stage_code("report_summary"),
         networks=REPORT_NETWORKS,
         variants=VARIANTS,
+        answerers=ANSWERERS,
         # Read, not declared: Snakemake writes a job's record after the job, and cached rules write none.
         benchmarks=f"{OUT}/benchmarks",
         stage_metrics=f"{OUT}/logs",
@@ -73,6 +78,8 @@ rule report_summary:
         " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
         " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
         " --variants {params.variants} --variant-summaries {input.variant_summaries:q}"
+        " --answerers {params.answerers} --answerer-summaries {input.answerer_summaries:q}"
+        " --answerer-answers {input.answerer_answers:q}"
         + (PSEUDO_SCORE_OPTIONS if SCORES_CAMS else "") + (SEG_SCORE_OPTIONS if SCORES_SEG else "") +
         " --pseudo-overlays {input.pseudo_overlays:q} --answers {input.answers:q} --corpus {input.corpus:q}"
         " --model-scores {input.model_scores:q}"

@@ -1,19 +1,16 @@
-# BLIP answers to the foreground and background questions, in shards, then merged.
-
-from qaclims.vqa.sources import is_original_checkpoint
-
+# The answers to the foreground and background questions, in shards, then merged: the main answerer's (vqa.model),
+# then each answerer's of vqa.answerers into answerers/<name>/vqa.
 
 rule vqa:
     input:
         index=rules.index.output.index,
-        # The demo model or an original BLIP checkpoint file; a hub id or a save_pretrained folder is not tracked.
-        model=[VQA_MODEL] if config["vqa"]["model"] == "demo" or is_original_checkpoint(VQA_MODEL) else [],
+        model=answerer_model_input(),
     output:
         answers=f"{OUT}/vqa/shard-{{shard}}.parquet",
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=stage_config("vqa"),
+        config=answerer_stage_config("vqa"),
         code=stage_code("vqa"),
         model=lambda wildcards, input: input.model or VQA_MODEL,
         shards=config["vqa"]["shards"],
@@ -53,3 +50,36 @@ rule vqa_merge:
         CONDA_ENV
     shell:
         cpu_stage("vqa-merge --shards {input.shards:q} --out {output.answers:q} > {log:q} 2>&1")
+
+
+use rule vqa as answerer_vqa with:
+    input:
+        index=rules.index.output.index,
+        model=lambda wildcards: answerer_model_input(wildcards.answerer),
+    output:
+        answers=f"{ANSWERER_FOLDER}/vqa/shard-{{shard}}.parquet",
+    wildcard_constraints:
+        answerer=ANSWERER,
+        shard=r"\d+",
+    params:
+        config=answerer_stage_config("vqa"),
+        code=stage_code("vqa"),
+        model=lambda wildcards: answerer_model(wildcards.answerer),
+        shards=lambda wildcards: len(answerer_shards(wildcards.answerer)),
+        shard="{shard}",
+    log:
+        **metered_logs("answerers/{answerer}/vqa/shard-{shard}"),
+
+
+use rule vqa_merge as answerer_vqa_merge with:
+    input:
+        shards=lambda wildcards: expand(rules.answerer_vqa.output.answers, answerer=wildcards.answerer,
+                                        shard=answerer_shards(wildcards.answerer)),
+    output:
+        answers=f"{ANSWERER_FOLDER}/vqa/answers.parquet",
+    wildcard_constraints:
+        answerer=ANSWERER,
+    log:
+        log_path("answerers/{answerer}/vqa_merge"),
+    benchmark:
+        benchmark_path("answerers/{answerer}/vqa_merge")
