@@ -1,5 +1,6 @@
 """The `qaclims` command line: stage listing, error reporting, check-data."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -19,11 +20,18 @@ def voc_config(root) -> str:
     return json.dumps({"dataset": {"kind": "voc12", "root": str(root), "classes": CLASSES}})
 
 
-def test_help_lists_every_stage():
-    result = subprocess.run([sys.executable, "-m", "qaclims", "--help"], capture_output=True, text=True)
+def test_help_lists_every_stage_with_its_description_and_imports_no_stage_nor_torch():
+    listing = ("import sys; from qaclims.cli import main; main(['--help']); "
+               "print(sorted(name for name in sys.modules if name == 'torch' or name.startswith('qaclims.stages.')))")
+    result = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True)
     assert result.returncode == 0
+    *lines, imported = result.stdout.splitlines()
+    assert imported == "[]"
     for name in STAGES:
-        assert name in result.stdout
+        assert any(line.split(maxsplit=1)[0] == name for line in lines[3:]), name
+    # Two light stages, imported here to compare: the listing shows the DESCRIPTION their own --help shows.
+    for name in ("index", "vqa-merge"):
+        assert f"  {name:<16} {importlib.import_module(STAGES[name]).DESCRIPTION}" in lines
 
 
 def test_unknown_stage_fails_with_the_list(capsys):
