@@ -40,6 +40,7 @@ from qaclims.report.scores import (
     network_name,
     per_class_iou,
 )
+from qaclims.report.seed_ablation import seed_tables, seed_tables_html, seed_tables_text
 from qaclims.report.vqa_samples import pick_images, vqa_samples_html
 from qaclims.runtime.atomic import atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
@@ -62,6 +63,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cam-overlays", nargs="+", required=True, help="CAM overlay folders, one per network")
     parser.add_argument("--variants", nargs="*", default=[], help="the scored ablation variants of ritc.variants")
     parser.add_argument("--variant-summaries", nargs="*", default=[], help="eval_cam json, one per variant")
+    parser.add_argument("--replicate-summaries", nargs="*", default=[],
+                        help="eval_cam json of each further seed of replicates, seed by seed, one per network of "
+                             "--networks then --variants, if scored")
     parser.add_argument("--pseudo-summary", help="eval_pseudo json, if scored")
     parser.add_argument("--pseudo-per-class", help="eval_pseudo per-class csv, if scored")
     parser.add_argument("--pseudo-overlays", required=True, help="label overlay folder")
@@ -115,16 +119,30 @@ def write_scores(args, cam_summaries: dict) -> None:
     write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, best, fixed)))
 
 
-def write_ablation(args, cam_summaries: dict, variants) -> None:
-    """The ablation table: the networks of make_cam.networks, then every variant with its overrides."""
+def summaries_by_seed(args, first_seed: dict, seeds: list[int]) -> dict[str, dict[int, dict]]:
+    """network -> seed -> eval_cam summary, from the first seed's summaries and --replicate-summaries."""
+    networks = list(first_seed)
+    further = iter(args.replicate_summaries)
+    by_seed = {network: {seeds[0]: summary} for network, summary in first_seed.items()}
+    for seed in seeds[1:]:
+        for network in networks:
+            by_seed[network][seed] = read_summary(next(further), CAM_SUMMARY_KEYS)
+    return by_seed
+
+
+def write_ablation(args, cam_summaries: dict, variants, seeds: list[int]) -> None:
+    """The ablation table of the first seed: the networks of make_cam.networks, then every variant with its
+    overrides; then the tables over all seeds."""
     summaries = {**cam_summaries, **{variant: read_summary(path, CAM_SUMMARY_KEYS)
                                      for variant, path in zip(args.variants, args.variant_summaries)}}
     if not summaries:
         write_text(args.ablation, page("Ablation: what each component adds to the CAMs", note(NO_SCORES)))
         return
     frame = ablation_table(summaries, {variant: variants[variant] for variant in args.variants})
-    write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
-    print(ablation_text(frame))
+    over_seeds = seed_tables(summaries_by_seed(args, summaries, seeds))
+    write_text(args.ablation, page("Ablation: what each component adds to the CAMs",
+                                   f"<h2>Seed {seeds[0]}</h2>{ablation_html(frame)}{seed_tables_html(over_seeds)}"))
+    print(f"seed {seeds[0]}:\n{ablation_text(frame)}\n\n{seed_tables_text(over_seeds)}")
 
 
 def write_overlays(args, index, count: int) -> None:
@@ -173,11 +191,15 @@ def run(args) -> None:
     if len(args.variants) != len(args.variant_summaries) or set(args.variants) != (set(variants) if scored else set()):
         raise QaclimsError(f"--variants must name each of ritc.variants {list(variants)} once where the CAMs are "
                            "scored, and --variant-summaries give one summary per variant")
+    seeds = list(args.config["replicates"])
+    if len(args.replicate_summaries) != (len(seeds) - 1) * (len(args.networks) + len(args.variants)) * scored:
+        raise QaclimsError(f"--replicate-summaries must give, where the CAMs are scored, one summary per network "
+                           f"and variant for each seed of replicates {seeds} but the first")
     index = read_index(args.index)
     cam_summaries = {network: read_summary(path, CAM_SUMMARY_KEYS)
                      for network, path in zip(args.networks, args.cam_summaries)}
     write_scores(args, cam_summaries)
-    write_ablation(args, cam_summaries, variants)
+    write_ablation(args, cam_summaries, variants, seeds)
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)

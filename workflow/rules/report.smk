@@ -23,6 +23,9 @@ rule report_summary:
         cam_overlays=expand((rules.eval_cam if SCORES_CAMS else rules.cam_overlays).output.overlays,
                             network=REPORT_NETWORKS),
         variant_summaries=expand(rules.eval_cam.output.summary, network=VARIANTS),
+        # The scores of the further seeds of `replicates`, for the ablation table over seeds.
+        replicate_summaries=expand(rules.eval_cam.output.summary,
+                                   network=replicates([*SCORED_NETWORKS, *VARIANTS], FURTHER_SEEDS)),
         pseudo_summary=rules.eval_pseudo.output.summary if SCORES_CAMS else [],
         pseudo_per_class=rules.eval_pseudo.output.per_class if SCORES_CAMS else [],
         pseudo_overlays=(rules.eval_pseudo if SCORES_CAMS else rules.label_overlays).output.overlays,
@@ -73,6 +76,7 @@ rule report_summary:
         " --cam-summaries {input.cam_summaries:q} --cam-per-class {input.cam_per_class:q}"
         " --cam-sweeps {input.cam_sweeps:q} --cam-overlays {input.cam_overlays:q}"
         " --variants {params.variants} --variant-summaries {input.variant_summaries:q}"
+        " --replicate-summaries {input.replicate_summaries:q}"
         + (PSEUDO_SCORE_OPTIONS if SCORES_CAMS else "") + (SEG_SCORE_OPTIONS if SCORES_SEG else "") +
         " --pseudo-overlays {input.pseudo_overlays:q} --answers {input.answers:q} --corpus {input.corpus:q}"
         " --model-scores {input.model_scores:q}"

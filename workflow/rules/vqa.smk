@@ -23,7 +23,7 @@ rule vqa:
         **gpu_logs("vqa/shard-{shard}"),
     # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
-    threads: 4
+    threads: gpu_job_threads(1)
     resources:
         gpu=1,
         mem_mb=16000,
