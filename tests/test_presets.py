@@ -113,6 +113,17 @@ def test_presets_train_no_variant_and_the_ablations_file_adds_the_component_set(
         assert section != network_config(ablations, "ritc")["ritc"], variant
 
 
+def test_the_evidence_run_is_the_demo_on_three_seeds_with_its_variants_and_both_shuffled_controls():
+    demo = load_config([str(REPO / "config.yaml")])
+    evidence = load_config([str(REPO / "config.yaml"), str(REPO / "workflow" / "configs" / "evidence.yaml")])
+    assert evidence["replicates"] == [0, 1, 2] and demo["replicates"] == [0]
+    variants = ritc_variants(evidence)
+    assert variants == {**ritc_variants(demo), "shuffled_foreground": {"foreground_texts": "shuffled"}}
+    assert variants["shuffled_background"] == {"background_texts": "shuffled"}
+    assert {key: value for key, value in evidence.items() if key not in ("replicates", "ritc")} == \
+        {key: value for key, value in demo.items() if key not in ("replicates", "ritc")}
+
+
 def test_fake_coco_dataset_reads_back_as_its_index(tmp_path):
     site = write_fake_dataset(tmp_path, PRESETS["coco14"], SMALL["coco14"])
     dataset = preset("coco14")["dataset"]
