@@ -29,7 +29,7 @@ from qaclims.cam.text_shuffles import derangement_across_groups
 from qaclims.config import subset, validate_config
 from qaclims.errors import QaclimsError
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
-from qaclims.models.demo import write_demo_clip
+from qaclims.models.demo_clip import write_demo_clip
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
 from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.stages.train_ritc import training_clip

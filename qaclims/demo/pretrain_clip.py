@@ -27,7 +27,11 @@ from qaclims.demo.regions import (
     shares,
 )
 from qaclims.demo.world import BACKGROUNDS, PRETRAINING_DRAWING, kinds_of, world_images
-from qaclims.models.demo import create_demo_clip, demo_clip_config, save_clip_checkpoint
+from qaclims.models.demo_clip import (
+    create_demo_clip,
+    demo_clip_config,
+    save_clip_checkpoint,
+)
 from qaclims.models.mask_clip import MASK_EMBEDDING_KEY, OVSEG_PREFIX, MaskPromptCLIP
 from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.runtime.atomic import atomic_directory, atomic_path
