@@ -53,8 +53,8 @@ def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool2d(mask[None, None], 2 * radius + 1, 1, radius)[0, 0]
 
 
-def object_region(label: torch.Tensor, value: int) -> torch.Tensor:
-    """The clean region of one class: its ground-truth mask."""
+def object_region(label: torch.Tensor, value: int | torch.Tensor) -> torch.Tensor:
+    """The clean region of one class: its ground-truth mask (of each label map of a batch, with a value each)."""
     return (label == value).float()
 
 
