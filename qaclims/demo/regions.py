@@ -51,11 +51,11 @@ def _blur(masks: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _dilate(masks: torch.Tensor, radii: np.ndarray) -> torch.Tensor:
-    """[N, S, S] masks each grown by its own radius (square neighbourhoods): r 3 x 3 steps grow one by r."""
-    grown, step = masks, masks
-    for radius in range(1, int(radii.max(initial=0)) + 1):
-        step = F.max_pool2d(step[:, None], 3, 1, 1)[:, 0]
-        grown = torch.where(torch.from_numpy(radii >= radius)[:, None, None], step, grown)
+    """[N, S, S] masks each grown by its own radius (0: as it is), the masks of one radius together."""
+    grown = masks.clone()
+    for radius in np.unique(radii[radii > 0]).tolist():
+        chosen = torch.from_numpy(radii == radius)
+        grown[chosen] = F.max_pool2d(masks[chosen][:, None], 2 * radius + 1, 1, radius)[:, 0]
     return grown
 
 
@@ -112,8 +112,10 @@ def part_weights(regions: torch.Tensor, labels: torch.Tensor, num_classes: int) 
     """
     peaks = regions.flatten(1).amax(1)
     seen = regions / peaks.clamp(min=1e-6)[:, None, None]
-    parts = F.one_hot(torch.where(labels == IGNORE_INDEX, num_classes + 1, labels), num_classes + 2)[..., :-1].float()
-    seen_mass, areas = torch.einsum("nhw,nhwp->np", seen, parts), parts.sum((1, 2))
+    # Each pixel's part (the ignored boundary band an extra one, dropped), summed per region.
+    parts = torch.where(labels == IGNORE_INDEX, num_classes + 1, labels).flatten(1)
+    seen_mass, areas = (torch.zeros(len(regions), num_classes + 2).scatter_add_(1, parts, values)[:, :-1]
+                        for values in (seen.flatten(1), torch.ones(parts.shape)))
     total = seen_mass.sum(1, keepdim=True)
     weights = torch.cat([seen_mass[:, :1] / total.clamp(min=1e-12),
                          OBJECT_SALIENCE * seen_mass[:, 1:] / areas[:, 1:].clamp(min=1)], dim=1)
