@@ -1,9 +1,10 @@
 """What a job pays before it works: each stage module's import time beside `import torch`'s, and `qaclims --help`.
 
 Every figure comes from a fresh interpreter (one subprocess per import), as each workflow job starts one. An
-import's figure is the wall time of the import statement alone; `qaclims --help` is the whole command, interpreter
-start-up included. The median of --repeats runs is printed, with whether the stage pulled in open_clip or
-transformers (which only the stages that encode with CLIP or BLIP need).
+import's figures are the wall and CPU seconds of the import statement alone (CPU seconds vary less on a machine
+that others share); `qaclims --help` is the whole command, interpreter start-up included. The median of --repeats
+runs is printed, with whether the stage pulled in torch, open_clip or transformers (only the stages that encode
+with CLIP or BLIP need the last two).
 
     python benchmarks/startup.py
     python benchmarks/startup.py --repeats 1 --stages train-ritc eval-cam
@@ -22,11 +23,11 @@ from qaclims.cli import STAGES
 # Run in the child: the import's wall time, and which of the heavy libraries it loaded.
 IMPORT_PROBE = """
 import json, sys, time
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 import {module}
-seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "open_clip": "open_clip" in sys.modules,
-                  "transformers": "transformers" in sys.modules}}))
+seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds,
+                  **{{name: name in sys.modules for name in ("torch", "open_clip", "transformers")}}}}))
 """
 
 
@@ -44,7 +45,7 @@ def timed_help() -> float:
 
 def median_import(module: str, repeats: int) -> dict:
     runs = [timed_import(module) for _ in range(repeats)]
-    return {**runs[-1], "seconds": statistics.median(run["seconds"] for run in runs)}
+    return {**runs[-1], **{key: statistics.median(run[key] for run in runs) for key in ("seconds", "cpu_seconds")}}
 
 
 def main() -> None:
@@ -55,14 +56,15 @@ def main() -> None:
     args = parser.parse_args()
 
     help_seconds = statistics.median(timed_help() for _ in range(args.repeats))
-    torch_seconds = median_import("torch", args.repeats)["seconds"]
+    torch_import = median_import("torch", args.repeats)
     print(f"qaclims --help: {help_seconds:.2f} s (whole command)")
-    print(f"import torch:   {torch_seconds:.2f} s\n")
-    print(f"{'stage':<16} {'import (s)':>10} {'x torch':>8}  heavy libraries")
+    print(f"import torch:   {torch_import['seconds']:.2f} s wall, {torch_import['cpu_seconds']:.2f} s CPU\n")
+    print(f"{'stage':<16} {'wall (s)':>8} {'CPU (s)':>8} {'CPU x torch':>11}  heavy libraries")
     for name in args.stages:
         result = median_import(STAGES[name], args.repeats)
-        heavy = ", ".join(library for library in ("open_clip", "transformers") if result[library]) or "-"
-        print(f"{name:<16} {result['seconds']:>10.2f} {result['seconds'] / torch_seconds:>8.1f}  {heavy}")
+        heavy = ", ".join(library for library in ("torch", "open_clip", "transformers") if result[library]) or "-"
+        print(f"{name:<16} {result['seconds']:>8.2f} {result['cpu_seconds']:>8.2f} "
+              f"{result['cpu_seconds'] / torch_import['cpu_seconds']:>11.1f}  {heavy}")
 
 
 if __name__ == "__main__":
