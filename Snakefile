@@ -1,7 +1,8 @@
 # qaclims: QA-CLIMS weakly supervised semantic segmentation as a Snakemake workflow.
-# `snakemake --cores all` runs the embedded demo; see README.md for real datasets.
+# `snakemake --cores all` runs the embedded demo; see docs/real-data.md for real datasets.
 import os
 import socket
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -22,14 +23,19 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 
 
-# Holds the driver lock that refuses other drivers in this working folder until this Snakemake exits, and removes
-# the lock that a driver of this machine, killed outright, left there once none of its jobs runs. A job's own
-# Snakemake, on a cluster node, is no driver. The jobs hold job locks in the folder named by the variable.
-from qaclims.runtime.driver_lock import hold_driver_lock, job_locks_folder
+# Holds the driver locks that refuse other drivers in this working folder and in the output folder until this
+# Snakemake exits, and removes the lock that a driver of this machine, killed outright, left there once none of its
+# jobs runs. A command that only reads goes through beside a running driver. A job's own Snakemake, on a cluster
+# node, is no driver. The jobs hold job locks in the folder named by the variable.
+from qaclims.runtime.driver_lock import hold_driver_locks, job_locks_folder, reads_only
 from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE
 
 os.environ[JOB_LOCKS_VARIABLE] = job_locks_folder(os.getcwd())
-DRIVER_LOCK = hold_driver_lock(os.getcwd(), socket.gethostname()) if workflow.is_main_process else None
+DRIVER_LOCKS = (
+    hold_driver_locks(os.getcwd(), OUT, socket.gethostname(), reads_only(sys.argv, workflow.output_settings.dryrun))
+    if workflow.is_main_process
+    else []
+)
 
 
 include: "workflow/rules/data.smk"

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from qaclims.data.folder import SEPARATOR
 from qaclims.errors import ConfigError
 from qaclims.stage_keys import STAGE_KEYS
 
@@ -46,7 +47,16 @@ def validate_config(config: dict) -> dict:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {error.message}")
     check_variants(filled)
+    check_class_names(filled["dataset"]["classes"])
     return filled
+
+
+def check_class_names(classes: list[str]) -> None:
+    """A class name cannot hold the separator of a labels.csv cell: no row could name it."""
+    for position, name in enumerate(classes):
+        if SEPARATOR in name:
+            raise ConfigError(f"config key dataset.classes.{position}: {name!r} holds {SEPARATOR!r}, which separates "
+                              "class names in labels.csv; name one class without it, or list the parts as classes")
 
 
 # The networks of make_cam.networks: a variant of the same name would write their files.

@@ -5,6 +5,7 @@ turns the config into them for the rules (and for `qaclims check-data`, which ha
 """
 
 import os
+import tempfile
 
 from qaclims.errors import ConfigError
 from qaclims.runtime.atomic import nearest_existing
@@ -24,11 +25,17 @@ def dataset_root(config: dict) -> str:
 
 
 def check_output_dir(output_dir: str) -> None:
-    """The output folder, or the nearest of its parents that exists, must be a folder."""
+    """The output folder, or the nearest of its parents that exists, must be a folder this process can write in."""
     existing = nearest_existing(output_dir)
     if not os.path.isdir(existing):
         raise ConfigError(f"config key output_dir: {existing} is a file, where {output_dir} needs a folder; move the "
                           "file or choose another output_dir")
+    # A real write, as permission bits say nothing for root or a read-only mount; the file has no name to leave.
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise ConfigError(f"config key output_dir: cannot write in {existing} ({error.strerror}), where {output_dir} "
+                          "must be written; choose another output_dir, or give this user write access there") from None
 
 
 # A CAM network's training with a seed of `replicates` is a network of its own: the first seed's keeps the

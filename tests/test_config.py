@@ -160,6 +160,7 @@ def test_unknown_top_level_key_is_named():
     ({"ritc": {"background_texts": "words"}}, "ritc.background_texts"),
     ({"ritc": {"fixed_background_words": []}}, "ritc.fixed_background_words"),
     ({"ritc": {"fixed_background_words": ["sky", "sky"]}}, "ritc.fixed_background_words"),
+    ({"dataset": {"classes": ["cat", "cup;mug"]}}, "dataset.classes.1"),
 ])
 def test_invalid_value_names_its_dotted_key(config, key):
     with pytest.raises(ConfigError) as error:

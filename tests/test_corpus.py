@@ -199,7 +199,7 @@ def run_stage(inputs: dict, name: str, ovseg_checkpoint: str | None = None, corp
                  "--answers", str(inputs["answers"]),
                  "--index", str(inputs["index"]), "--corpus", str(out / "corpus.parquet"),
                  "--features", str(out / "text_features.safetensors"),
-                 "--text-index", str(out / "text_index.parquet")])
+                 "--text-index", str(out / "text_index.parquet"), "--metrics", str(out / "corpus.metrics.json")])
     assert code == 0
     with safe_open(str(out / "text_features.safetensors"), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
@@ -209,6 +209,7 @@ def run_stage(inputs: dict, name: str, ovseg_checkpoint: str | None = None, corp
         "text_index": pd.read_parquet(out / "text_index.parquet"),
         "tensors": tensors,
         "metadata": metadata,
+        "metrics": json.loads((out / "corpus.metrics.json").read_text()),
     }
 
 
@@ -248,6 +249,14 @@ def expected_foreground(corpus: pd.DataFrame, encode_label, encode_answers) -> t
         rows.append(LABEL_WEIGHT * encode_label([row["class"]])[0]
                     + (1 - LABEL_WEIGHT) * encode_answers(foreground).mean(dim=0))
     return torch.stack(rows)
+
+
+def test_the_stage_writes_the_texts_it_encoded_per_second_and_its_peak_resident_memory(stage_run):
+    # The rule is cacheable and has no benchmark, so the report's resources table reads this file instead.
+    metrics, tensors = stage_run["metrics"], stage_run["tensors"]
+    encoded = sum(len(tensors[name]) for name in ("text_features", "fixed_background_features", "label_features"))
+    assert metrics["items"] == encoded and metrics["unit"] == "text" and metrics["seconds"] > 0
+    assert metrics["peak_rss_mb"] > 50 and metrics["peak_gpu_memory_mb"] is None  # torch alone takes more
 
 
 def test_text_index_has_one_row_per_distinct_string(stage_run):

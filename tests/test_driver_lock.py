@@ -1,14 +1,21 @@
-"""One driver per folder; the lock a killed workflow driver leaves behind is removed only when it is certainly stale."""
+"""One driver per working folder and per output folder, beside which commands that only read go through; the
+lock a killed workflow driver leaves behind is removed only when it is certainly stale."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+from workflow_runs import REPO, snakemake
 
 from qaclims.cli import main
 from qaclims.errors import QaclimsError
-from qaclims.runtime.driver_lock import hold_driver_lock, job_locks_folder
+from qaclims.runtime.driver_lock import (
+    hold_driver_lock,
+    hold_driver_locks,
+    job_locks_folder,
+    reads_only,
+)
 from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE, live_jobs
 
 
@@ -91,6 +98,68 @@ def test_of_two_drivers_started_at_the_same_instant_one_runs_and_the_other_names
         finally:
             for driver in drivers:
                 stop(driver)
+
+
+# A driver that holds the locks of the working folder argv[1] and the output folder argv[2] until its stdin closes.
+FULL_DRIVER = """
+import sys
+from qaclims.runtime.driver_lock import hold_driver_locks
+driver_locks = hold_driver_locks(sys.argv[1], sys.argv[2], "node-a", read_only=False)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_driver_of_the_same_output_folder_is_refused_from_another_working_folder_unless_it_only_reads(
+        tmp_path, capsys):
+    output_dir = tmp_path / "results"
+    holder = subprocess.Popen([sys.executable, "-c", FULL_DRIVER, str(tmp_path / "a"), str(output_dir)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(QaclimsError, match=f"another Snakemake \\(PID {holder.pid}\\) runs the workflow into "
+                                               f"output_dir {output_dir};"):
+            hold_driver_locks(tmp_path / "b", output_dir, "node-a", read_only=False)
+        assert hold_driver_locks(tmp_path / "b", output_dir, "node-a", read_only=True) == []
+        assert f"reading only, beside the run that holds the folder (another Snakemake (PID {holder.pid})" in (
+            capsys.readouterr().err)
+        # The refused driver let go of its working folder's lock.
+        elsewhere = hold_driver_locks(tmp_path / "b", tmp_path / "other-results", "node-a", read_only=False)
+        assert len(elsewhere) == 2
+        for lock in elsewhere:
+            lock.close()
+    finally:
+        stop(holder)
+
+
+def test_a_dry_run_of_the_workflow_goes_through_beside_a_driver_of_its_output_folder(tmp_path):
+    # The driver runs in another working folder: the dry run gets its own folder's lock, not the output folder's.
+    workdir = tmp_path / "work"
+    holder = subprocess.Popen([sys.executable, "-c", FULL_DRIVER, str(tmp_path / "other"), str(workdir / "results")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        dry_run = snakemake(REPO, workdir, "--dry-run", "--quiet")
+        assert dry_run.returncode == 0, dry_run.stderr
+        assert (f"reading only, beside the run that holds the folder (another Snakemake (PID {holder.pid}) runs the "
+                f"workflow into output_dir {workdir / 'results'};") in dry_run.stderr
+    finally:
+        stop(holder)
+
+
+@pytest.mark.parametrize(("arguments", "dry_run", "read_only"), [
+    (["--cores", "2"], True, True),
+    (["--summary"], False, True),
+    (["-S"], False, True),
+    (["--list-changes", "code"], False, True),
+    (["--lc=input"], False, True),
+    (["--detailed-summary"], False, True),
+    (["--dag"], False, True),
+    (["--cores", "2", "--rerun-incomplete"], False, False),
+    (["--configfile", "site.yaml", "--forceall"], False, False),
+])
+def test_dry_runs_and_summaries_read_only(arguments, dry_run, read_only):
+    assert reads_only(["snakemake", *arguments], dry_run) == read_only
 
 
 # A job of a killed driver: a process that holds its job lock in the folder argv[1] until its stdin closes.

@@ -61,6 +61,10 @@ def test_a_split_column_puts_each_image_in_its_splits_and_masks_are_found_by_ste
     (["image,classes,split", "a.jpg,cat,test"], r"line 2 names splits \['test'\].*add them there"),
     (["image,classes,split", "a.jpg,cat,"], r"line 2 has no split"),
     (["file,labels", "a.jpg,cat"], r"has no column image, classes"),
+    (["image,classes", "a.jpg,cat,dog"],
+     r"line 2 has 1 more fields than the header `image,classes`: \['dog'\]; .* as in `a.jpg,cat;dog`"),
+    (["image,classes"], r"labels.csv gives no image a class, so there is nothing to train on; add one row per image"),
+    (["image,classes", "a.jpg,"], r"labels.csv gives no image a class"),
 ])
 def test_a_bad_row_is_named_with_what_to_do(tmp_path, rows, message):
     root = small_folder(tmp_path, rows)
@@ -87,6 +91,14 @@ def test_check_data_names_a_corrupt_image_and_a_mask_of_another_size_and_writes_
     assert main(["check-data", "--config", config]) == 2
     assert "b.jpg cannot be read" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_check_data_refuses_a_photo_too_thin_once_shrunk_naming_the_original_and_its_shrunk_size(tmp_path, capsys):
+    root = small_folder(tmp_path / "data", ["image,classes", "thin.png,cat"], sizes={"thin.png": (4000, 30)})
+    config = json.dumps({"dataset": folder_config(root), "output_dir": str(tmp_path / "results")})
+    assert main(["check-data", "--config", config]) == 2
+    assert (f"image {root / 'images' / 'thin.png'} is 4000x30, and 500x4 once shrunk to dataset.max_long_side 500"
+            in capsys.readouterr().err)
 
 
 def test_a_mask_of_another_size_is_named(tmp_path):

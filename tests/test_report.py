@@ -259,13 +259,14 @@ def test_benchmarks_of_sharded_rules_are_summed_and_their_peak_memory_is_the_lar
     assert rules_without_records(benchmarks, metrics, ["index", "vqa", "make_cam", "corpus"]) == ["vqa", "corpus"]
 
 
-def write_metrics(path, items, seconds, unit, peak_gpu_mb):
+def write_metrics(path, items, seconds, unit, peak_gpu_mb, **peak_rss):
+    """A metrics file; without ``peak_rss_mb``, one of a version that did not record it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"items": items, "unit": unit, "seconds": seconds, "per_second": items / seconds,
-                                "peak_gpu_memory_mb": peak_gpu_mb}))
+                                "peak_gpu_memory_mb": peak_gpu_mb, **peak_rss}))
 
 
-def test_gpu_rules_show_their_largest_gpu_memory_and_their_items_per_second_of_loop_time(tmp_path):
+def test_metered_rules_show_their_gpu_memory_and_rate_and_unbenchmarked_ones_their_loop_time_and_rss(tmp_path):
     benchmarks_folder, logs = tmp_path / "benchmarks", tmp_path / "logs"
     (benchmarks_folder / "make_cam").mkdir(parents=True)
     for shard in (0, 1):
@@ -278,20 +279,28 @@ def test_gpu_rules_show_their_largest_gpu_memory_and_their_items_per_second_of_l
     write_metrics(logs / "vqa/shard-0.metrics.json", 160, 4.0, "q", 1000.0)
     write_metrics(logs / "vqa/shard-1.metrics.json", 40, 1.0, "q", 500.0)
     (logs / "vqa/shard-2.metrics.json").write_text("")  # a job taken from the output cache measured nothing
+    # The cacheable corpus, a CPU job, has none either: its loop time and peak RSS stand in for the benchmark's.
+    write_metrics(logs / "corpus.metrics.json", 50, 2.0, "text", None, peak_rss_mb=4400.0)
     benchmarks, metrics = read_benchmarks(str(benchmarks_folder)), read_stage_metrics(str(logs))
-    resources = rule_resources(benchmarks, metrics, ["train_cam", "vqa", "make_cam", "eval_cam"]).set_index("rule")
-    assert resources.index.tolist() == ["train_cam", "vqa", "make_cam", TOTAL]
+    resources = rule_resources(benchmarks, metrics, ["train_cam", "vqa", "corpus", "make_cam", "eval_cam"])
+    resources = resources.set_index("rule")
+    assert resources.index.tolist() == ["train_cam", "vqa", "corpus", "make_cam", TOTAL]
     assert resources.loc["make_cam", "peak_gpu_mb"] == 3000 and resources.loc["make_cam", "items_per_second"] == 2
+    assert resources.loc["make_cam", "wall_seconds"] == 40 and resources.loc["make_cam", "peak_rss_mb"] == 900
     assert resources.loc["vqa", "jobs"] == 2 and resources.loc["vqa", "items_per_second"] == 40
-    assert math.isnan(resources.loc["vqa", "wall_seconds"]) and math.isnan(resources.loc["train_cam", "peak_gpu_mb"])
-    assert resources.loc[TOTAL, "jobs"] == 5 and resources.loc[TOTAL, "peak_gpu_mb"] == 3000
+    assert resources.loc["vqa", "wall_seconds"] == 5 and math.isnan(resources.loc["vqa", "peak_rss_mb"])
+    assert resources.loc["corpus", ["jobs", "wall_seconds", "peak_rss_mb", "items_per_second"]].tolist() == [
+        1, 2, 4400, 25]
+    assert math.isnan(resources.loc["train_cam", "peak_gpu_mb"])
+    assert resources.loc[TOTAL, ["jobs", "wall_seconds", "peak_rss_mb", "peak_gpu_mb"]].tolist() == [6, 97, 4400, 3000]
     assert rules_without_records(benchmarks, metrics, ["train_cam", "vqa", "eval_cam"]) == ["eval_cam"]
     text = resources_html(resources.reset_index(), [])
     rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", text))
     assert rows["make_cam"].endswith('<td class="number">3,000</td><td>2.0 img/s</td>')
     assert rows["train_cam"].endswith('<td class="number">–</td><td>8.0 img/s</td>')
-    assert rows["vqa"].startswith('<td class="number">2</td><td class="number">–</td>')
+    assert rows["vqa"].startswith('<td class="number">2</td><td>5.0 s</td><td class="number">–</td>')
     assert rows["vqa"].endswith("<td>40.0 q/s</td>")
+    assert rows["corpus"].startswith('<td class="number">1</td><td>2.0 s</td><td class="number">4,400</td>')
 
 
 def test_a_bad_metrics_file_is_named(tmp_path):

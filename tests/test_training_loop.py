@@ -1,14 +1,23 @@
-"""The training loop runs exactly the configured number of steps, by epochs or by iterations, and logs its speed."""
+"""The training loop runs exactly the configured number of steps, by epochs or by iterations, logs its speed, and
+resumes only from checkpoints of the same inputs."""
 
+import argparse
+import json
+import os
 import re
 
 import pytest
 import torch
 
+from qaclims.config import load_stage_config
+from qaclims.errors import QaclimsError
+from qaclims.models.weights import load_weights
+from qaclims.stage_keys import stage_keys
 from qaclims.train.distributed import Processes
 from qaclims.train.loop import LoopSettings, run_training
 from qaclims.train.optim import poly_schedule
 from qaclims.train.progress import TrainingProgress, clock_time
+from qaclims.train.session import start_training, train_and_save
 
 
 class CountingSet(torch.utils.data.Dataset):
@@ -90,3 +99,88 @@ def test_the_training_log_gives_speed_elapsed_time_and_eta_at_every_logged_step(
                        capsys.readouterr().out, flags=re.MULTILINE)
     assert steps == ["2", "4", "5"]
     assert progress.images.items == 5 * 4
+
+
+class InputFileSet(CountingSet):
+    """CountingSet's samples scaled by the number stored in an input file of the training."""
+
+    def __init__(self, path):
+        self.scale = float(torch.load(path, weights_only=True))
+
+    def __getitem__(self, sample: int):
+        features, target, sample = super().__getitem__(sample)
+        return features * self.scale, target, sample
+
+
+class Killed(Exception):
+    pass
+
+
+def write_input(path, scale: float) -> None:
+    """A new version of the input, written under a temporary name and renamed, as the stages write theirs."""
+    torch.save(torch.tensor(scale), f"{path}.partial")
+    os.replace(f"{path}.partial", path)
+
+
+def train_cam_session(base, input_path, checkpoints, killed_at_step: int | None = None) -> dict:
+    """train_cam's session on a one-weight model that learns from ``input_path``; the weights it saves."""
+    recipe = {"epochs": 3, "batch_size": 4, "checkpoint_every": 2, "log_every": 100}
+    config = load_stage_config([json.dumps({"device": "cpu", "cam": {"baseline": recipe}})], "train_cam",
+                               stage_keys("train_cam"))
+    args = argparse.Namespace(config=config, out=str(base / "weights.pt"), checkpoint_dir=str(checkpoints),
+                              threads=1, metrics=None)
+    session = start_training(args, InputFileSet(input_path), config["cam"]["baseline"], 0, "qaclims.stages.train_cam",
+                             [str(input_path)])
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    steps = []
+
+    def loss_step(images, labels, samples):
+        steps.append(len(samples))
+        if len(steps) == killed_at_step:
+            raise Killed
+        return {"total": ((model(images) - labels) ** 2).mean()}
+
+    train_and_save(session, model, loss_step, optimizer, poly_schedule(optimizer, session.max_steps), ["thing"])
+    return load_weights(args.out)["state_dict"]
+
+
+def test_a_checkpoint_made_from_other_input_files_is_ignored_saying_so_and_the_rerun_equals_a_fresh_one(
+        tmp_path, capsys):
+    input_path, checkpoints = tmp_path / "features.pt", tmp_path / "checkpoints"
+    write_input(input_path, 1.0)
+    with pytest.raises(Killed):  # at step 3, after the checkpoint of step 2
+        train_cam_session(tmp_path, input_path, checkpoints, killed_at_step=3)
+    assert len(list(checkpoints.glob("*/last.pt"))) == 1
+    write_input(input_path, 5.0)
+    rerun = train_cam_session(tmp_path, input_path, checkpoints)
+    log = capsys.readouterr().out
+    assert "it was made from other input files" in log and "resuming from" not in log
+    fresh = train_cam_session(tmp_path, input_path, tmp_path / "fresh-checkpoints")
+    assert all(torch.equal(rerun[name], fresh[name]) for name in fresh)
+    # Unchanged inputs still resume.
+    with pytest.raises(Killed):
+        train_cam_session(tmp_path, input_path, checkpoints, killed_at_step=3)
+    assert all(torch.equal(train_cam_session(tmp_path, input_path, checkpoints)[name], fresh[name]) for name in fresh)
+    assert "resuming from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("diverging_step", [1, 3])
+def test_a_diverging_loss_names_the_last_checkpoint_only_when_one_was_written(tmp_path, diverging_step):
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    settings = LoopSettings(batch_size=4, seed=0, checkpoint_every=2, log_every=100, workers=0, iterations=5)
+    steps = []
+
+    def loss_step(images, labels, samples):
+        steps.append(len(samples))
+        loss = model(images).mean()
+        return {"total": loss * float("nan") if len(steps) == diverging_step else loss}
+
+    with pytest.raises(QaclimsError, match=f"the loss became nan at step {diverging_step}") as error:
+        run_training(model, CountingSet(), loss_step, optimizer, poly_schedule(optimizer, 5), settings,
+                     Processes(0, 1, torch.device("cpu")), str(tmp_path / "ckpt"), "key")
+    written = diverging_step > 2  # the checkpoint of step 2
+    assert (f"The last good checkpoint is {tmp_path / 'ckpt' / 'last.pt'};" in str(error.value)) == written
+    assert ("checkpoint" in str(error.value)) == written

@@ -1,6 +1,7 @@
 """The VOC reader, the index checks and the parquet index, on small demo trees broken one way at a time."""
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 from qaclims.cli import main
 from qaclims.config import validate_config
 from qaclims.data.build import build_index
+from qaclims.data.classes import VOC_CLASSES
 from qaclims.data.index import DatasetIndex, read_index, write_index
 from qaclims.data.labels import write_label_png
 from qaclims.data.voc import read_voc
@@ -214,9 +216,18 @@ def test_missing_annotation_names_the_file(root):
         build(root)
 
 
-def test_invalid_xml_names_the_file(root):
+def test_check_data_refuses_masks_numbered_for_another_class_list_naming_the_mask_and_the_class(root, capsys):
+    # The demo's 5-class masks under VOC's 20 classes: a cat is 2 in them, which is bicycle in VOC's list.
+    config = {"dataset": {"kind": "voc12", "root": str(root), "classes": list(VOC_CLASSES)}}
+    assert main(["check-data", "--config", json.dumps(config)]) == 2
+    assert re.search(r"mask \S+/SegmentationClass/demo_\d+\.png holds class \d+ \([a-z ]+\), which its image is not "
+                     r"labelled with \[.*\]; a mask's value k must be dataset.classes\[k-1\]", capsys.readouterr().err)
+    assert main(["check-data", "--config", json.dumps({"dataset": {**config["dataset"], "classes": CLASSES}})]) == 0
+
+
+def test_invalid_xml_names_the_file_and_how_to_fix_it(root):
     (root / "Annotations" / "demo_00002.xml").write_text("<annotation><object><name>cat</name></annotation>")
-    with pytest.raises(DatasetError, match=r"demo_00002\.xml is not valid XML"):
+    with pytest.raises(DatasetError, match=r"demo_00002\.xml is not valid XML \(.*\); fix the file at that line"):
         build(root)
 
 

@@ -266,3 +266,16 @@ def test_load_blip_on_an_empty_directory_names_the_source(tmp_path):
     with pytest.raises(QaclimsError) as caught:
         load_blip(str(tmp_path), torch.device("cpu"))
     assert str(tmp_path) in str(caught.value)
+
+
+def test_a_model_folder_without_processor_files_asks_for_vqa_processor_and_says_what_it_holds(tmp_path):
+    write_demo_blip(str(tmp_path / "blip-vqa"), image_size=BLIP_SIZE, seed=0)
+    model_only = tmp_path / "model-only"
+    model_only.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        (model_only / name).write_bytes((tmp_path / "blip-vqa" / name).read_bytes())
+    with pytest.raises(QaclimsError, match=f"BlipProcessor '{model_only}' .*; set vqa.processor to a local directory "
+                                           r"written by BlipProcessor.save_pretrained \(processor_config.json"):
+        load_blip(str(model_only), torch.device("cpu"))
+    model, processor = load_blip(str(model_only), torch.device("cpu"), str(tmp_path / "blip-vqa"))
+    assert processor.tokenizer.vocab_size > 0 and model.config.vision_config.image_size == BLIP_SIZE

@@ -1,6 +1,7 @@
 """The vqa and vqa-merge stages on a tiny demo dataset with the tiny demo BLIP; sharding."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -196,9 +197,10 @@ def test_an_image_without_labels_gets_no_rows(setup, tmp_path):
     assert len(answers) == 16 * sum(len(labels[i]) for i in others)
 
 
-def test_a_missing_image_fails_naming_it_and_writes_no_shard(setup, tmp_path, capsys):
+def test_a_missing_image_fails_naming_it_and_the_rerun_says_which_groups_it_kept(setup, tmp_path, capsys):
     index = read_index(str(setup["index"]))
-    chosen = setup["splits"]["train_aug"][2]
+    chosen = sorted(setup["splits"]["train_aug"])[2]  # in the second group of two images
+    original = index.frame.set_index("image_id").loc[chosen, "image_path"]
     missing = tmp_path / "gone" / f"{chosen}.jpg"
     frame = index.frame.copy()
     frame.loc[frame["image_id"] == chosen, "image_path"] = str(missing)
@@ -212,6 +214,12 @@ def test_a_missing_image_fails_naming_it_and_writes_no_shard(setup, tmp_path, ca
     assert not out.exists()
     # Only the hidden work folder, which keeps the answered groups for the rerun, stays beside it.
     assert [path.name for path in out_dir.iterdir()] == [f".{out.name}.work"]
+    missing.parent.mkdir()
+    missing.write_bytes(Path(original).read_bytes())
+    assert run_vqa(setup, out, index=edited) == 0
+    groups = -(-len(setup["splits"]["train_aug"]) // 2)
+    assert f"kept 1 of {groups} question groups (2 images each) that an interrupted run finished" in (
+        capsys.readouterr().out)
 
 
 def test_an_out_of_range_shard_is_reported_without_a_traceback(setup, tmp_path, capsys):

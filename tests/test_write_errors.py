@@ -23,6 +23,12 @@ def test_a_file_where_the_output_folder_or_one_of_its_parents_should_be_is_a_con
     check_output_dir(str(tmp_path / "elsewhere" / "run"))
 
 
+def test_an_output_folder_that_cannot_be_written_is_a_config_error_naming_the_folder():
+    # /sys takes no new files, not even from root, whom permission bits would let through.
+    with pytest.raises(ConfigError, match="config key output_dir: cannot write in /sys .*choose another output_dir"):
+        check_output_dir("/sys/qaclims-results")
+
+
 def test_the_workflow_refuses_an_output_folder_that_is_a_file_before_any_job(tmp_path):
     (tmp_path / "results").write_text("not a folder")
     config = write_config(tmp_path / "config.yaml", {"output_dir": "results"})

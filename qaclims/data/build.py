@@ -7,6 +7,7 @@ from qaclims.data.coco import read_coco
 from qaclims.data.folder import MASK_PATTERN, read_folder
 from qaclims.data.index import (
     DatasetIndex,
+    ImageChecks,
     check_masks_present,
     inspect_records,
     to_frame,
@@ -59,7 +60,11 @@ def build_index(dataset: dict, root: str, threads: int = 1) -> BuiltIndex:
         warnings += [f"{count} {split} images have no label and are left out of the index"
                      for split, count in unlabelled.items() if count]
     check_masks_present(records, dataset["mask_splits"], mask_pattern)
-    records = inspect_records(records, dataset["decode_images"], threads, upright=kind == "folder")
+    # Only a folder's photos are turned upright and shrunk (by prepare_images) before the stages read them.
+    prepared = kind == "folder"
+    checks = ImageChecks(classes, dataset["decode_images"], upright=prepared,
+                         max_long_side=dataset["max_long_side"] if prepared else None)
+    records = inspect_records(records, checks, threads)
     unlabelled_ids = [record.image_id for record in records if not record.labels]
     if unlabelled_ids:
         warnings.append(f"{len(unlabelled_ids)} images have no object label, first: {unlabelled_ids[:5]}")

@@ -64,6 +64,13 @@ def read_folder(root: str, classes: Sequence[str], splits: Sequence[str]) -> Fol
         name = (row.get("image") or "").strip()
         if not name:
             raise DatasetError(f"{where} has no image file name; fill the image column or remove the line")
+        extra = [field.strip() for field in row.get(None) or []]
+        if extra:
+            columns = "image,classes,split" if has_split else "image,classes"
+            classes_cell = SEPARATOR.join(_names(row.get("classes")) + ([] if has_split else extra))
+            raise DatasetError(f"{where} has {len(extra)} more fields than the header `{columns}`: {extra}; separate "
+                               f"the classes of one image by {SEPARATOR!r} in one field, as in "
+                               f"`{name},{classes_cell}`")
         image_id, suffix = os.path.splitext(name)
         if suffix.lower() not in IMAGE_SUFFIXES:
             raise DatasetError(f"{where}: image {name!r} is not a JPEG or PNG file name ({', '.join(IMAGE_SUFFIXES)}); "
@@ -94,6 +101,9 @@ def read_folder(root: str, classes: Sequence[str], splits: Sequence[str]) -> Fol
         mask = os.path.join(root, MASK_PATTERN.format(image_id=image_id))
         records.append(ImageRecord(image_id=image_id, image_path=path, labels=labels, splits=image_splits,
                                    mask_path=mask if os.path.isfile(mask) else None))
+    if not records:
+        raise DatasetError(f"labels file {labels_path} gives no image a class, so there is nothing to train on; add "
+                           f"one row per image, as in `photo.jpg,{classes[0]}`")
     listed = {(row.get("image") or "").strip() for row in rows}
     unlisted = sorted(path.name for path in Path(images_dir).glob("*")
                       if path.suffix.lower() in IMAGE_SUFFIXES and path.name not in listed)

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.data.images import upright_size
+from qaclims.data.images import capped_size, upright_size
+from qaclims.data.labels import IGNORE_INDEX, read_label_png
 from qaclims.data.records import ImageRecord
 from qaclims.errors import DatasetError
 from qaclims.runtime.atomic import atomic_path
@@ -68,13 +69,29 @@ def mask_size(path: str) -> tuple[int, int]:
 MIN_IMAGE_SIDE = 8
 
 
-def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> ImageRecord:
-    """Fill the image size (upright: as its EXIF orientation shows it), checking that the image reads, is not too
-    small, and that the mask matches it."""
-    record.height, record.width = image_size(record.image_path, decode, upright)
+@dataclass(frozen=True)
+class ImageChecks:
+    """How inspect_record checks a record beyond its size and its mask's size."""
+    classes: Sequence[str]  # a mask's value k is classes[k - 1]
+    decode: bool  # decode every image, and every mask to check its classes against the image's labels
+    upright: bool = False  # the size is the one the EXIF orientation shows (a folder's photos are turned upright)
+    max_long_side: int | None = None  # where the images will be shrunk to this long side (a folder's photos)
+
+
+def inspect_record(record: ImageRecord, checks: ImageChecks) -> ImageRecord:
+    """Fill the image size, checking that the image reads, is not too small, also once shrunk where it will be, and
+    that the mask matches it."""
+    record.height, record.width = image_size(record.image_path, checks.decode, checks.upright)
     if min(record.height, record.width) < MIN_IMAGE_SIDE:
         raise DatasetError(f"image {record.image_path} is {record.width}x{record.height}; every image needs at least "
                            f"{MIN_IMAGE_SIDE} pixels on each side; remove it from the dataset or enlarge it")
+    if checks.max_long_side is not None:
+        width, height = capped_size((record.width, record.height), checks.max_long_side)
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise DatasetError(f"image {record.image_path} is {record.width}x{record.height}, and {width}x{height} "
+                               f"once shrunk to dataset.max_long_side {checks.max_long_side}; every image needs at "
+                               f"least {MIN_IMAGE_SIDE} pixels on each side; crop it, remove it from the dataset, or "
+                               "raise dataset.max_long_side")
     if record.mask_path is not None:
         size = mask_size(record.mask_path)
         if size != (record.height, record.width):
@@ -82,14 +99,32 @@ def inspect_record(record: ImageRecord, decode: bool, upright: bool = False) -> 
                 f"mask {record.mask_path} is {size[1]}x{size[0]} but image {record.image_path} is "
                 f"{record.width}x{record.height}; a mask must have its image's size"
             )
+        if checks.decode:
+            check_mask_classes(record, checks.classes)
     return record
 
 
-def inspect_records(records: list[ImageRecord], decode: bool, threads: int, upright: bool = False) -> list[ImageRecord]:
+def check_mask_classes(record: ImageRecord, classes: Sequence[str]) -> None:
+    """A mask may hold only the classes its image is labelled with, besides background and ignore. Another one is
+    most often a mask numbered for another class list, which would score every image wrongly."""
+    values = np.unique(read_label_png(record.mask_path))
+    classes_of_mask = values[(values != 0) & (values != IGNORE_INDEX)].astype(int) - 1  # 0 is background
+    unlabelled = [index for index in classes_of_mask if index not in record.labels]
+    if unlabelled:
+        value = unlabelled[0] + 1
+        named = f"class {value} ({classes[unlabelled[0]]})" if unlabelled[0] < len(classes) else (
+            f"value {value}, which is no class of the {len(classes)} in dataset.classes")
+        labels = [classes[index] for index in sorted(record.labels)]
+        raise DatasetError(f"mask {record.mask_path} holds {named}, which its image is not labelled with {labels}; "
+                           f"a mask's value k must be dataset.classes[k-1] (0 background, {IGNORE_INDEX} ignore): fix the "
+                           "mask, or the order of dataset.classes")
+
+
+def inspect_records(records: list[ImageRecord], checks: ImageChecks, threads: int) -> list[ImageRecord]:
     # PIL releases the GIL while decoding, so threads overlap the I/O and the decode.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return list(tqdm(
-            pool.map(lambda record: inspect_record(record, decode, upright), records),
+            pool.map(lambda record: inspect_record(record, checks), records),
             total=len(records), desc="checking images", unit="img", mininterval=1.0,
         ))
 

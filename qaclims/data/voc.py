@@ -37,7 +37,8 @@ def read_object_names(path: str) -> list[str]:
     try:
         tree = ElementTree.parse(path)
     except ElementTree.ParseError as error:
-        raise DatasetError(f"annotation {path} is not valid XML ({error})") from error
+        raise DatasetError(f"annotation {path} is not valid XML ({error}); fix the file at that line, or write it "
+                           "again in the VOC form `<annotation><object><name>cat</name></object></annotation>`") from error
     # <name> also appears under <part> (person layout); only an object's own name counts.
     return [(obj.findtext("name") or "").strip() for obj in tree.getroot().findall("object")]
 

@@ -1,5 +1,6 @@
 """Wall time and peak memory of every rule, from Snakemake's benchmark records, and the throughput and peak GPU
-memory of the GPU rules, from the metrics files their jobs write."""
+memory of the rules whose jobs write metrics files (the GPU rules and corpus), which also stand in for the benchmark
+of a cacheable rule."""
 
 import json
 from collections.abc import Sequence
@@ -19,25 +20,30 @@ def rule_resources(benchmarks: pd.DataFrame, metrics: pd.DataFrame, rule_order: 
     GPU memory (MB) and the rule's throughput (items per second of a job, ``unit`` naming the items).
 
     ``benchmarks`` has one row per job with the columns ``rule``, ``s``, ``max_rss`` and ``cpu_time``, and
-    ``metrics`` one row per GPU job with ``rule`` and METRICS_COLUMNS (NaN where nothing was measured). A rule's
-    jobs are those of its benchmark records, or of its metrics files where it has no benchmark (the cacheable
-    vqa). Rules come in ``rule_order``, then any others by name; a last row sums (jobs, wall, CPU) or takes the
-    largest (RSS, GPU memory) over all jobs.
+    ``metrics`` one row per job that wrote a metrics file, with ``rule`` and METRICS_COLUMNS (NaN where nothing was
+    measured). A rule's jobs are those of its benchmark records, or of its metrics files where it has no benchmark
+    (the cacheable vqa and corpus): then their loop seconds and peak RSS stand for the wall time and the peak RSS.
+    Rules come in ``rule_order``, then any others by name; a last row sums (jobs, wall, CPU) or takes the largest
+    (RSS, GPU memory) over all rules.
     """
     per_rule = benchmarks.groupby("rule").agg(jobs=("s", "size"), wall_seconds=("s", "sum"),
                                               peak_rss_mb=("max_rss", "max"), cpu_seconds=("cpu_time", "sum"))
-    gpu_rules = metrics.groupby("rule").agg(metric_jobs=("items", "size"), items=("items", "sum"),
-                                            seconds=("seconds", "sum"), peak_gpu_mb=("peak_gpu_memory_mb", "max"),
-                                            unit=("unit", "first"))
-    per_rule = per_rule.join(gpu_rules, how="outer")
+    metered = metrics.groupby("rule").agg(metric_jobs=("items", "size"), items=("items", "sum"),
+                                          seconds=("seconds", "sum"), peak_gpu_mb=("peak_gpu_memory_mb", "max"),
+                                          metric_rss_mb=("peak_rss_mb", "max"), unit=("unit", "first"))
+    per_rule = per_rule.join(metered, how="outer")
+    unbenchmarked = per_rule["jobs"].isna()
     per_rule["jobs"] = per_rule["jobs"].fillna(per_rule["metric_jobs"]).astype(int)
+    per_rule.loc[unbenchmarked, "wall_seconds"] = per_rule.loc[unbenchmarked, "seconds"]
+    per_rule.loc[unbenchmarked, "peak_rss_mb"] = per_rule.loc[unbenchmarked, "metric_rss_mb"]
     per_rule["items_per_second"] = per_rule["items"] / per_rule["seconds"].where(per_rule["seconds"] > 0)
-    per_rule = per_rule.drop(columns=["metric_jobs", "items", "seconds"])
+    per_rule = per_rule.drop(columns=["metric_jobs", "items", "seconds", "metric_rss_mb"])
     order = [rule for rule in rule_order if rule in per_rule.index]
     order += sorted(set(per_rule.index) - set(order))
-    total = pd.DataFrame({"jobs": [per_rule["jobs"].sum()], "wall_seconds": [benchmarks["s"].sum()],
-                          "peak_rss_mb": [benchmarks["max_rss"].max()], "cpu_seconds": [benchmarks["cpu_time"].sum()],
-                          "peak_gpu_mb": [metrics["peak_gpu_memory_mb"].max()]}, index=[TOTAL])
+    total = pd.DataFrame({"jobs": [per_rule["jobs"].sum()], "wall_seconds": [per_rule["wall_seconds"].sum()],
+                          "peak_rss_mb": [per_rule["peak_rss_mb"].max()],
+                          "cpu_seconds": [per_rule["cpu_seconds"].sum()],
+                          "peak_gpu_mb": [per_rule["peak_gpu_mb"].max()]}, index=[TOTAL])
     return pd.concat([per_rule.loc[order], total]).rename_axis("rule").reset_index()[RESOURCE_COLUMNS]
 
 
@@ -75,7 +81,9 @@ def resources_html(resources: pd.DataFrame, missing: Sequence[str]) -> str:
         "the work, not the elapsed time of a parallel run. Peak RSS and peak GPU memory are the largest of any one "
         "job; GPU memory is what tensors held at once, measured by the GPU rules themselves (none on a CPU run). "
         "Throughput is a job's images (img) or questions (q) per second over its main loop, all its jobs together "
-        "over their summed loop time; the time and memory of a rule with no benchmark (vqa, cacheable) are unknown.")
+        "over their summed loop time. A rule with no benchmark (vqa and corpus, cacheable) shows the time of its main "
+        "loop and the peak RSS of its main process, from its metrics file; a result taken from the output cache "
+        "shows nothing.")
     if missing:
         text += note("No benchmark record or metrics file (not run): " + ", ".join(missing) + ".")
     return text
@@ -112,11 +120,12 @@ def rule_of(path: Path, root: Path, suffix: str) -> str:
 
 
 METRICS_SUFFIX = ".metrics.json"
-METRICS_COLUMNS = ["items", "unit", "seconds", "peak_gpu_memory_mb"]
+METRICS_COLUMNS = ["items", "unit", "seconds", "peak_gpu_memory_mb", "peak_rss_mb"]
+OPTIONAL_METRICS = {"peak_rss_mb"}  # not in the metrics files of older versions
 
 
 def read_stage_metrics(folder: str) -> pd.DataFrame:
-    """One row per GPU job that wrote a metrics file under ``folder``: columns ``rule`` and METRICS_COLUMNS."""
+    """One row per job that wrote a metrics file under ``folder``: columns ``rule`` and METRICS_COLUMNS."""
     root, records = Path(folder), []
     for path in sorted(root.glob(f"**/*{METRICS_SUFFIX}")):
         if path.stat().st_size == 0:
@@ -125,7 +134,9 @@ def read_stage_metrics(folder: str) -> pd.DataFrame:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise QaclimsError(f"metrics file {path} cannot be read ({error}); delete it or rerun its rule") from error
-        require_keys(record, METRICS_COLUMNS, str(path), "metrics file")
-        records.append({"rule": rule_of(path, root, METRICS_SUFFIX), **{key: record[key] for key in METRICS_COLUMNS}})
+        required = [key for key in METRICS_COLUMNS if key not in OPTIONAL_METRICS]
+        require_keys(record, required, str(path), "metrics file")
+        values = {key: record.get(key) for key in METRICS_COLUMNS}
+        records.append({"rule": rule_of(path, root, METRICS_SUFFIX), **values})
     frame = pd.DataFrame(records, columns=["rule", *METRICS_COLUMNS])
-    return frame.astype({"items": float, "seconds": float, "peak_gpu_memory_mb": float})
+    return frame.astype({"items": float, "seconds": float, "peak_gpu_memory_mb": float, "peak_rss_mb": float})

@@ -1,12 +1,14 @@
-"""A GPU job's throughput and peak GPU memory, kept in a small JSON file that the run report reads.
+"""A job's throughput, peak GPU memory and peak resident memory, kept in a small JSON file that the run report reads.
 
 Snakemake's benchmark records give a job's wall time and resident memory but know nothing of the GPU,
-nor of how many images or questions the job went through.
+nor of how many images or questions the job went through. The cacheable rules (vqa, corpus) can have no benchmark
+record at all: their metrics file is all the report knows of them.
 """
 
 import argparse
 import json
 import os
+import resource
 import time
 from collections.abc import Callable
 
@@ -42,10 +44,17 @@ def peak_gpu_memory_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
+def peak_rss_mb() -> float:
+    """The most resident memory this process has held (Linux counts it in KiB), not that of its children."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def metrics_record(items: int, seconds: float, unit: str, peak_gpu_mb: float | None) -> dict:
-    """What a metrics file holds: ``items`` (``unit``, "img" or "q") done in ``seconds``, and the peak GPU memory."""
+    """What a metrics file holds: ``items`` (``unit``: "img", "q" or "text") done in ``seconds``, the peak GPU memory
+    and this process's peak resident memory."""
     return {"items": items, "unit": unit, "seconds": round(seconds, 3),
-            "per_second": items / seconds if items and seconds > 0 else None, "peak_gpu_memory_mb": peak_gpu_mb}
+            "per_second": items / seconds if items and seconds > 0 else None, "peak_gpu_memory_mb": peak_gpu_mb,
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 METRICS_LINE = "metrics: "

@@ -15,11 +15,12 @@ import json
 
 import pandas as pd
 import torch
-from safetensors.torch import save_file
 
 from qaclims.data.index import read_index
 from qaclims.models.mask_clip import load_ovseg_text_tower
 from qaclims.runtime.atomic import atomic_path
+from qaclims.runtime.stage_metrics import StageMeter, add_metrics_argument
+from qaclims.runtime.tensor_file import write_safetensors
 from qaclims.stages.shared.arguments import add_clip_arguments, add_config_argument
 from qaclims.text.cleanup import CleanupSettings
 from qaclims.text.clip_text import ClipTextEncoder, load_clip
@@ -37,11 +38,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--features", required=True, help="safetensors file to write")
     parser.add_argument("--text-index", required=True, help="parquet to write: feature row -> text")
     parser.add_argument("--threads", type=int, default=1, help="threads of the text encoder")
+    add_metrics_argument(parser)
 
 
 def run(args) -> None:
     config, settings = args.config, args.config["corpus"]
     torch.set_num_threads(args.threads)
+    # The rule is cacheable and so has no benchmark: this file gives the report the stage's time and memory.
+    meter = StageMeter(torch.device("cpu"), "text")
     classes = read_index(args.index).classes
     corpus, strings = build_corpus(pd.read_parquet(args.answers), classes, CleanupSettings.from_config(settings))
 
@@ -65,14 +69,15 @@ def run(args) -> None:
     metadata = {"clip_model": name, "clip_pretrained": str(pretrained), "prompt": settings["prompt"],
                 "label_weight": json.dumps(settings["label_weight"]), "texts": str(len(strings)),
                 "label_text_tower": label_tower, "fixed_background_words": json.dumps(fixed_words)}
-    with atomic_path(args.features) as partial:
-        save_file({"text_features": features.contiguous(), "label_features": label_features.contiguous(),
-                   "pair_foreground": pair_foreground.contiguous(),
-                   "fixed_background_features": fixed_background.contiguous()}, str(partial), metadata=metadata)
+    write_safetensors(args.features, {"text_features": features.contiguous(),
+                                      "label_features": label_features.contiguous(),
+                                      "pair_foreground": pair_foreground.contiguous(),
+                                      "fixed_background_features": fixed_background.contiguous()}, metadata)
     with atomic_path(args.text_index) as partial:
         pd.DataFrame({"row": range(len(strings)), "text": strings}).to_parquet(partial, index=False)
     with atomic_path(args.corpus) as partial:
         corpus.to_parquet(partial, index=False)
+    meter.write(args.metrics, len(strings) + len(fixed_words) + len(classes))
     empty = int((~corpus["has_background"]).sum())
     print(f"{len(corpus)} pairs, {len(strings)} distinct texts, {empty} pairs without background text "
           f"(skipped in training with background answers), {len(fixed_words)} fixed background words; "

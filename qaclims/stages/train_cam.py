@@ -24,7 +24,8 @@ def run(args) -> None:
     recipe = settings["baseline"]
     index = read_index(args.index)
     dataset, _ = classification_set(index, recipe, settings["seed"])
-    session = start_training(args, dataset, recipe, settings["seed"], __name__)
+    session = start_training(args, dataset, recipe, settings["seed"], __name__,
+                             [args.index, settings["backbone_weights"]])
     torch.manual_seed(settings["seed"])
     network = BaselineCAMNetwork(settings["backbone"], len(index.classes), settings["backbone_weights"])
     backbone, head = network.parameter_groups()

@@ -32,7 +32,8 @@ def run(args) -> None:
     # The boundary map, and so the labels it learns from, are at stride 4.
     dataset = label_map_set(index, config["make_cam"]["split"], args.labels, "ir_label", settings, settings["seed"],
                             label_stride=4)
-    session = start_training(args, dataset, settings, settings["seed"], __name__)
+    session = start_training(args, dataset, settings, settings["seed"], __name__,
+                             [args.index, *args.labels, config["cam"]["backbone_weights"]])
 
     torch.manual_seed(settings["seed"])
     network = IRNetwork(config["cam"]["backbone"], config["cam"]["backbone_weights"], settings["displacement"])

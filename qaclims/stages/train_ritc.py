@@ -36,7 +36,10 @@ def run(args) -> None:
     config, recipe = args.config, args.config["ritc"]
     index = read_index(args.index)
     dataset, image_ids = classification_set(index, recipe, config["cam"]["seed"])
-    session = start_training(args, dataset, recipe, config["cam"]["seed"], __name__)
+    # A CLIP tag that names no file stands for itself in the key, as a changed tag is another model.
+    models = [path for path in (args.clip_pretrained, recipe["ovseg_checkpoint"]) if path]
+    inputs = [args.index, args.baseline, args.corpus, args.features, *models]
+    session = start_training(args, dataset, recipe, config["cam"]["seed"], __name__, inputs)
     processes = session.processes
     if recipe["batch_size"] % processes.world_size:
         # The losses are per-process means over images, so unequal shares would weight images unequally.

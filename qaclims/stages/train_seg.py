@@ -27,7 +27,8 @@ def run(args) -> None:
     # Full-resolution labels: the multi-scale loss resizes them to the logits of each scale.
     dataset = label_map_set(index, settings["split"], args.labels, "pseudo_label", settings, settings["seed"],
                             label_stride=1)
-    session = start_training(args, dataset, settings, settings["seed"], __name__)
+    session = start_training(args, dataset, settings, settings["seed"], __name__,
+                             [args.index, *args.labels, settings["backbone_weights"]])
 
     torch.manual_seed(settings["seed"])
     network = network_from_config(settings, len(index.classes), settings["backbone_weights"])

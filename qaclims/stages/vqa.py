@@ -64,6 +64,10 @@ def run(args) -> None:
     partial = partial_shard(args, __name__, [args.index, *model_files])
     groups = {f"group-{start:07d}": start for start in range(0, len(frame), settings["image_batch_size"])}
     done = partial.done()
+    kept = sum(name in done for name in groups)
+    if kept:
+        print(f"kept {kept} of {len(groups)} question groups ({settings['image_batch_size']} images each) that an "
+              f"interrupted run finished; asking the other {len(groups) - kept}", flush=True)
     meter = StageMeter(device, "q")
     answered_now = 0  # by this run: the groups that a killed run finished are not timed here
     progress = tqdm(total=int(labels.sum()) * questions.shape[1], unit="q",

@@ -20,19 +20,21 @@ def save_checkpoint(directory: str, key: str, step: int, model, optimizer, sched
 def load_checkpoint(directory: str, key: str, model, optimizer, scheduler) -> int:
     """Restore the last checkpoint written under ``key``; return the step to continue from (0 if none).
 
-    A checkpoint of another config or code version (another key) is ignored, not resumed.
+    A checkpoint under another key (made from other input files, or another config or code version) is ignored, not
+    resumed.
     """
     path = os.path.join(directory, LAST)
     if not os.path.isfile(path):
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("key") != key:
-        print(f"ignoring checkpoint {path}: it belongs to another config or code version")
+        print(f"ignoring checkpoint {path} of step {state.get('step')}: it was made from other input files (or under "
+              "another config or code version); training starts from step 0", flush=True)
         return 0
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    print(f"resuming from {path} at step {state['step']}")
+    print(f"resuming from {path} at step {state['step']}", flush=True)
     return int(state["step"])
 
 

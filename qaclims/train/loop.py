@@ -1,6 +1,7 @@
 """The training loop: deterministic batches, checkpoints, resume, and a loss curve in the log."""
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ import torch
 
 from qaclims.errors import QaclimsError
 from qaclims.train.checkpoint import (
+    LAST,
     load_checkpoint,
     remove_checkpoints,
     save_checkpoint,
@@ -69,10 +71,8 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
             losses = loss_step(images.to(processes.device), labels.to(processes.device), samples)
             total = losses["total"]
             if not math.isfinite(total.item()):
-                raise QaclimsError(
-                    f"the loss became {total.item()} at step {step + 1}; training stopped. The last good "
-                    f"checkpoint is in {checkpoint_dir}; lower the learning rate or check the inputs"
-                )
+                raise QaclimsError(f"the loss became {total.item()} at step {step + 1}; training stopped. "
+                                   f"{kept_checkpoint(checkpoint_dir)}lower the learning rate or check the inputs")
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -88,6 +88,12 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
     if processes.is_main:
         remove_checkpoints(checkpoint_dir)
     return progress
+
+
+def kept_checkpoint(checkpoint_dir: str) -> str:
+    """Where the last good checkpoint is, as the start of a sentence, or nothing when none was written."""
+    path = os.path.join(checkpoint_dir, LAST)
+    return f"The last good checkpoint is {path}; " if os.path.isfile(path) else ""
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -56,18 +56,22 @@ class TrainingSession:
 
 
 def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, section: DeclaredConfig, seed: int,
-                   stage_module: str) -> TrainingSession:
-    """Join the processes and read the loop settings (batch size, schedule, logging) from the recipe ``section``."""
+                   stage_module: str, inputs: list[str]) -> TrainingSession:
+    """Join the processes and read the loop settings (batch size, schedule, logging) from the recipe ``section``;
+    checkpoints resume only from the same ``inputs`` files."""
     processes = start_processes(args.config["device"])
     loop = settings_from(LoopSettings, section, seed=seed, workers=loader_workers(args.threads, processes))
     if loop.batch_size > len(dataset):
         raise ConfigError(f"config key {section.dotted('batch_size')} is {loop.batch_size}, more than the "
                           f"{len(dataset)} training images; set it to at most {len(dataset)}, or add images")
     version = code_version(stage_module)
-    # Checkpoints resume only under the same config and the same stage code.
-    key = work_key(args.config.to_dict(), version, {}, [])
-    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key,
-                           os.path.join(args.checkpoint_dir, key), args.out, args.metrics)
+    config = args.config.to_dict()
+    # Checkpoints resume only under the same config, stage code and input files. The folder is the config's and the
+    # code's alone, so that a checkpoint made from other inputs is found there, ignored saying so, and replaced.
+    folder = os.path.join(args.checkpoint_dir, work_key(config, version, {}, []))
+    key = work_key(config, version, {}, inputs)
+    return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key, folder,
+                           args.out, args.metrics)
 
 
 def train_and_save(session: TrainingSession, model: torch.nn.Module,

@@ -59,10 +59,18 @@ def load_blip(source: str, device: torch.device,
         processor = _from_pretrained(BlipProcessor, processor_source or ORIGINAL_CHECKPOINT_PROCESSOR, "vqa.processor")
         model = load_original_checkpoint(source)
     else:
-        processor = _from_pretrained(BlipProcessor, processor_source or source,
-                                     "vqa.processor" if processor_source else "vqa.model")
+        # Without vqa.processor the model's folder must hold the processor too, which the user may not have saved.
+        processor = _from_pretrained(BlipProcessor, processor_source or source, "vqa.processor")
         model = _from_pretrained(BlipForQuestionAnswering, source, "vqa.model")
     return model.to(device).eval(), processor
+
+
+# What the remedy of a failed load writes, by the kind of object loaded.
+SAVED_BY = {
+    "BlipProcessor": "BlipProcessor.save_pretrained (processor_config.json or preprocessor_config.json, and the "
+                     "tokenizer's tokenizer_config.json with tokenizer.json or vocab.txt)",
+    "BlipForQuestionAnswering": "BlipForQuestionAnswering.save_pretrained (config.json and the weights)",
+}
 
 
 def _from_pretrained(kind, source: str, key: str):
@@ -71,7 +79,7 @@ def _from_pretrained(kind, source: str, key: str):
     except (OSError, ValueError) as error:  # a missing local folder reads as a bad hub id
         raise QaclimsError(
             f"cannot load the BLIP VQA {kind.__name__} {source!r} ({error}); set {key} to a local "
-            "directory written by save_pretrained, or to a hub id on a machine that can download it"
+            f"directory written by {SAVED_BY[kind.__name__]}, or to a hub id on a machine that can download it"
         ) from error
 
 

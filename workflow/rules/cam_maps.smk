@@ -17,7 +17,7 @@ rule make_cam:
         shards=config["make_cam"]["shards"],
         architecture=cam_architecture,
     log:
-        **gpu_logs("make_cam/{network}-shard-{shard}"),
+        **metered_logs("make_cam/{network}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/make_cam/{{network}}-shard-{{shard}}.tsv"
     threads: gpu_job_threads(1)

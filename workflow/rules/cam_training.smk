@@ -16,7 +16,7 @@ rule train_cam:
         code=stage_code("train_cam"),
         checkpoints=f"{OUT}/checkpoints/train_cam/{{network}}",
     log:
-        **gpu_logs("train_cam/{network}"),
+        **metered_logs("train_cam/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_cam/{{network}}.tsv"
     threads: gpu_job_threads(config["cam"]["baseline"]["gpus"])
@@ -54,7 +54,7 @@ rule train_ritc:
         # A folder per network: two networks of the same config would otherwise share a checkpoint.
         checkpoints=f"{OUT}/checkpoints/train_ritc/{{network}}",
     log:
-        **gpu_logs("train_ritc/{network}"),
+        **metered_logs("train_ritc/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
     threads: gpu_job_threads(config["ritc"]["gpus"])

@@ -179,10 +179,11 @@ def cpu_stage(stage_command):
     return f"CUDA_VISIBLE_DEVICES= {_PYTHON} -m qaclims {stage_command}"
 
 
-def gpu_logs(job):
-    """A GPU job's log files, ``job`` naming the job as a log path does ("make_cam/{network}-shard-{shard}"): its
-    output and its metrics (throughput, peak GPU memory), which the report reads next to the benchmark records.
-    Logs and not outputs, so that a run without them (the output cache's, an older version's) reruns nothing."""
+def metered_logs(job):
+    """The log files of a job that measures itself (a GPU job, or corpus), ``job`` naming the job as a log path does
+    ("make_cam/{network}-shard-{shard}"): its output and its metrics (throughput, peak GPU and resident memory),
+    which the report reads next to the benchmark records. Logs and not outputs, so that a run without them (the
+    output cache's, an older version's) reruns nothing."""
     return {"stage": log_path(job), "metrics": f"{OUT}/logs/{job}.metrics.json"}
 
 
@@ -195,7 +196,7 @@ def gpu_job_threads(gpus):
 def gpu_stage(gpus, stage_command):
     """The shell command of a GPU job: pinned to GPUs of its own, and torchrun with one process per GPU when
     there are several. The rule's `gpu` resource is the same ``gpus``, and its threads ``gpu_job_threads``.
-    The rule's log files are ``gpu_logs``; the stage writes both."""
+    The rule's log files are ``metered_logs``; the stage writes both."""
     pinned = f'{_PYTHON} -m qaclims.runtime.on_gpus --gpus {gpus} -- "$QACLIMS_PYTHON"'
     logged = f"{stage_command} --metrics {{log.metrics:q}} > {{log.stage:q}} 2>&1"
     if gpus <= 1:

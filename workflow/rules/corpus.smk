@@ -17,8 +17,8 @@ rule corpus:
         code=stage_code("corpus"),
         clip=CLIP_ARGUMENTS,
     log:
-        log_path("corpus"),
-    # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
+        **metered_logs("corpus"),
+    # No benchmark: the rule is cacheable (see OUTPUT_CACHE). The stage's metrics file gives its time and memory.
     cache: OUTPUT_CACHE
     threads: 2
     resources:
@@ -28,4 +28,4 @@ rule corpus:
     shell:
         cpu_stage("corpus --config {params.config:q} --answers {input.answers:q} --index {input.index:q}"
         " --corpus {output.corpus:q} --features {output.features:q} --text-index {output.text_index:q}"
-        " {params.clip} --threads {threads} > {log:q} 2>&1")
+        " {params.clip} --threads {threads} --metrics {log.metrics:q} > {log.stage:q} 2>&1")

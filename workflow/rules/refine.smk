@@ -46,7 +46,7 @@ rule train_irn:
         code=stage_code("train_irn"),
         checkpoints=f"{OUT}/checkpoints/train_irn",
     log:
-        **gpu_logs("train_irn"),
+        **metered_logs("train_irn"),
     benchmark:
         benchmark_path("train_irn")
     threads: gpu_job_threads(config["irn"]["gpus"])
@@ -76,7 +76,7 @@ rule pseudo_label:
         code=stage_code("pseudo_label"),
         shards=config["pseudo_label"]["shards"],
     log:
-        **gpu_logs("pseudo_label/shard-{shard}"),
+        **metered_logs("pseudo_label/shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/pseudo_label/shard-{{shard}}.tsv"
     threads: gpu_job_threads(1)

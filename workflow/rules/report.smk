@@ -8,7 +8,7 @@ SCORED_NETWORKS = REPORT_NETWORKS if SCORES_CAMS else []
 PSEUDO_SCORE_OPTIONS = " --pseudo-summary {input.pseudo_summary:q} --pseudo-per-class {input.pseudo_per_class:q}"
 SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input.seg_per_class:q}"
 # Every rule defined so far that has a benchmark (all but the cacheable vqa and corpus, see OUTPUT_CACHE) or a
-# metrics file (the GPU rules, see gpu_logs), in the order of the rule files, which is the pipeline's order. The
+# metrics file (the GPU rules and corpus, see metered_logs), in the order of the rule files, the pipeline's order. The
 # resources table lists them in this order, and names those without either record (not part of this run).
 REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark or "metrics" in rule.log.keys()]
 

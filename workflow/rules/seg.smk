@@ -14,7 +14,7 @@ rule train_seg:
         code=stage_code("train_seg"),
         checkpoints=f"{OUT}/checkpoints/train_seg",
     log:
-        **gpu_logs("train_seg"),
+        **metered_logs("train_seg"),
     benchmark:
         benchmark_path("train_seg")
     threads: gpu_job_threads(config["seg"]["gpus"])
@@ -44,7 +44,7 @@ rule infer_seg:
         code=stage_code("infer_seg"),
         shards=config["infer_seg"]["shards"],
     log:
-        **gpu_logs("infer_seg/{split}-shard-{shard}"),
+        **metered_logs("infer_seg/{split}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/infer_seg/{{split}}-shard-{{shard}}.tsv"
     threads: gpu_job_threads(1)
@@ -122,7 +122,7 @@ if config["predict"]["images"]:
             config=stage_config("predict"),
             code=stage_code("predict"),
         log:
-            **gpu_logs("predict"),
+            **metered_logs("predict"),
         benchmark:
             benchmark_path("predict")
         threads: gpu_job_threads(1)

@@ -20,7 +20,7 @@ rule vqa:
         # A param, not only a wildcard: the output cache keys a job by its params, not its wildcards.
         shard="{shard}",
     log:
-        **gpu_logs("vqa/shard-{shard}"),
+        **metered_logs("vqa/shard-{shard}"),
     # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
     threads: gpu_job_threads(1)
