@@ -55,7 +55,7 @@ PIPELINE_OUTPUTS = [
     rules.corpus.output,
     expand(rules.answerer_corpus.output, answerer=ANSWERERS),
     expand(rules.train_ritc.output, network="ritc"),
-    expand(rules.eval_cam.output, network=EVALUATED_NETWORKS) if SCORES_CAMS else [],
+    expand(rules.eval_cam.output, network=replicates(EVALUATED_NETWORKS)) if SCORES_CAMS else [],
     rules.eval_pseudo.output if SCORES_CAMS else [],
     rules.train_seg.output,
     rules.export.output,

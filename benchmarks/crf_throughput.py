@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from qaclims.cam.inference import ImageCams, load_cams, save_cams
+from qaclims.cam.cam_files import load_cams
+from qaclims.cam.inference import ImageCams, save_cams
 from qaclims.cam.labels import planes_to_class_ids, thresholded_planes
 from qaclims.config import validate_config
 from qaclims.data.images import load_rgb

@@ -21,7 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from qaclims.models.demo import BASE_LAYERS, BLIP_INITIALIZER_RANGE, build_random_blip
+from qaclims.models.demo_blip import (
+    BASE_LAYERS,
+    BLIP_INITIALIZER_RANGE,
+    build_random_blip,
+)
 from qaclims.runtime.device import resolve_device
 from qaclims.runtime.stage_metrics import peak_gpu_memory_mb, print_metrics
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings

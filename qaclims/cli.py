@@ -1,16 +1,18 @@
 """`qaclims <stage> ...`: every workflow stage is also a command (also `python -m qaclims`)."""
 
 import argparse
+import ast
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 from qaclims.errors import QaclimsError
 from qaclims.runtime.job_locks import JOB_LOCKS_VARIABLE, job_lock
 
-# Stage modules are imported only when chosen, so that `qaclims --help` stays fast
-# even once stages import torch.
+# Stage modules are imported only when chosen: they import torch and more, which takes seconds.
 STAGES = {
     "demo-data": "qaclims.stages.demo_data",
     "prepare-images": "qaclims.stages.prepare_images",
@@ -44,11 +46,19 @@ STAGES = {
 }
 
 
+def _description(module: str) -> str:
+    """The stage's DESCRIPTION, read from its source without running it, so that the listing imports no stage."""
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "DESCRIPTION" for target in statement.targets):
+            return ast.literal_eval(statement.value)
+    raise QaclimsError(f"stage module {module} assigns no DESCRIPTION string")
+
+
 def _usage() -> str:
     lines = ["usage: qaclims <stage> [options]   (qaclims <stage> --help for its options)", "", "stages:"]
-    for name, module in STAGES.items():
-        description = importlib.import_module(module).DESCRIPTION
-        lines.append(f"  {name:<16} {description}")
+    lines += [f"  {name:<16} {_description(module)}" for name, module in STAGES.items()]
     return "\n".join(lines)
 
 

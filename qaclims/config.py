@@ -83,6 +83,21 @@ def network_config(config: dict, network: str) -> dict:
     return {**config, "ritc": merge(main, overrides)}
 
 
+def replicate_config(config: dict, network: str, seed: int) -> dict:
+    """``config`` as the training of CAM network ``network`` (``baseline``, ``ritc``, a variant's name or an
+    answerer's network) with the training seed ``seed`` (one of ``replicates``) reads it."""
+    trained = config if network == "baseline" else network_config(config, network)
+    return {**trained, "cam": {**trained["cam"], "seed": seed}}
+
+
+def check_replicates(config: dict) -> None:
+    """A workflow run takes its training seeds from ``replicates`` alone: another cam.seed would be ignored."""
+    if config["cam"]["seed"] != 0:
+        raise ConfigError(f"config key cam.seed: a workflow run trains with each seed of replicates "
+                          f"{config['replicates']} and sets cam.seed itself; list {config['cam']['seed']} in "
+                          "replicates instead")
+
+
 def _shared_ritc_keys() -> set[str]:
     """The ritc keys that a stage other than train_ritc reads: its one job serves every variant alike."""
     return {key.split(".")[1] for stage, keys in STAGE_KEYS.items() if stage != "train_ritc"

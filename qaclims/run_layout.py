@@ -38,6 +38,23 @@ def check_output_dir(output_dir: str) -> None:
                           "must be written; choose another output_dir, or give this user write access there") from None
 
 
+# A CAM network's training with a seed of `replicates` is a network of its own: the first seed's keeps the
+# network's name (cam/ritc.pt), another seed's is that name in a seed folder (cam/seed-1/ritc.pt).
+REPLICATE_FOLDER = "seed-{seed}"
+REPLICATE_PATTERN = r"(?:seed-\d+/)?"  # a replicate name is this, then a network name
+
+
+def replicate_name(network: str, seed: int, replicates: list[int]) -> str:
+    """The name of ``network`` trained with ``seed``, as the workflow's paths hold it."""
+    return network if seed == replicates[0] else f"{REPLICATE_FOLDER.format(seed=seed)}/{network}"
+
+
+def replicate_of(name: str, replicates: list[int]) -> tuple[str, int]:
+    """(network, seed) of a ``replicate_name``."""
+    folder, _, network = name.rpartition("/")
+    return network, int(folder.removeprefix(REPLICATE_FOLDER.format(seed=""))) if folder else replicates[0]
+
+
 DEMO_MODEL = "demo"
 
 

@@ -39,7 +39,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "seg_submission": ("infer_seg.test_split",),
     "export_labels": ("seg.split",),
     "predict": ("infer_seg", "dataset.classes", "dataset.max_long_side", "device", "precision"),
-    "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants", "vqa.answerers"),
+    "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants", "vqa.answerers", "replicates"),
 }
 
 

@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from qaclims.cam.cam_files import checked_cams, load_cams
 from qaclims.cam.inference import (
     ImageCams,
-    checked_cams,
-    load_cams,
     multiscale_cams,
     save_cams,
     scaled_inputs,

@@ -25,9 +25,11 @@ from qaclims.cam.ritc_objective import (
     pair_texts,
     ritc_losses,
 )
+from qaclims.cam.text_shuffles import derangement_across_groups
 from qaclims.config import subset, validate_config
+from qaclims.errors import QaclimsError
 from qaclims.models.cam import BaselineCAMNetwork, QACLIMSNetwork
-from qaclims.models.demo import write_demo_clip
+from qaclims.models.demo_clip import write_demo_clip
 from qaclims.models.mask_clip import MaskPromptCLIP, foreground_adaptive_threshold
 from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.stages.train_ritc import training_clip
@@ -264,7 +266,7 @@ def switch_inputs(dimension: int = 32):
 
 def switched_texts(foreground_texts: str, background_texts: str) -> PairTexts:
     corpus, features, labels = switch_inputs()
-    return pair_texts(corpus, features, SWITCH_IMAGES, labels, foreground_texts, background_texts)
+    return pair_texts(corpus, features, SWITCH_IMAGES, labels, foreground_texts, background_texts, shuffle_seed=0)
 
 
 def background_of(texts: PairTexts) -> list[torch.Tensor]:
@@ -308,11 +310,88 @@ def test_fixed_background_texts_give_every_pair_the_fixed_words_and_change_nothi
 
 @pytest.mark.parametrize("switches, message", [
     (("answer", "answers"), "ritc.foreground_texts is 'answer'"),
+    (("answers", "shuffle"), "ritc.background_texts is 'shuffle'"),
     (("answers", "words"), "ritc.background_texts is 'words'"),
 ])
 def test_an_unknown_text_switch_is_refused_by_name(switches, message):
     with pytest.raises(ValueError, match=message):
         switched_texts(*switches)
+
+
+# Pairs of images a-d, the training split, and one of image e, which is not: each class has two training images,
+# and each pair its own background answers (the last training pair none).
+SHUFFLE_IMAGES = ["a", "b", "c", "d"]
+SHUFFLE_PAIRS = pd.DataFrame({"image_id": ["a", "a", "b", "c", "c", "d", "e"], "class_index": [0, 1, 0, 1, 2, 2, 0],
+                              "background_rows": [[0, 1], [2], [3, 4], [5], [6, 7], [], [8]]})
+
+
+def shuffled_and_own_texts(foreground_texts: str, background_texts: str, seed: int = 0):
+    generator = torch.Generator().manual_seed(5)
+    features = {"text_features": torch.randn(9, 16, generator=generator), "label_features": torch.randn(3, 16),
+                "pair_foreground": torch.randn(7, 16, generator=generator), "fixed_background_features": torch.ones(2, 16)}
+    labels = np.zeros((4, 3), dtype=int)
+    labels[[0, 0, 1, 2, 2, 3], [0, 1, 0, 1, 2, 2]] = 1
+    texts = [pair_texts(SHUFFLE_PAIRS, features, SHUFFLE_IMAGES, labels, fg, bg, seed)
+             for fg, bg in ((foreground_texts, background_texts), ("answers", "answers"))]
+    return texts
+
+
+def own_row_of(texts: list[torch.Tensor], own: list[torch.Tensor]) -> list[int]:
+    """For each corpus row, the row whose own texts it sees (each row's texts are distinct)."""
+    return [next(row for row, candidate in enumerate(own) if candidate.shape == seen.shape and torch.equal(candidate, seen))
+            for seen in texts]
+
+
+def test_shuffled_background_gives_each_training_pair_another_images_background_and_changes_nothing_else():
+    shuffled, own = shuffled_and_own_texts("answers", "shuffled")
+    source = own_row_of(background_of(shuffled), background_of(own))
+    images = SHUFFLE_PAIRS["image_id"].tolist()
+    training = range(6)
+    assert all(images[source[row]] != images[row] for row in training)
+    assert sorted(source[row] for row in training) == list(training)   # each pair's answers serve one pair
+    assert source[6] == 6   # the pair outside the training split is left as it is
+    for field in ("pair_of", "foreground", "text_features"):
+        assert torch.equal(getattr(shuffled, field), getattr(own, field)), field
+
+
+def test_shuffled_foreground_gives_each_training_pair_another_images_t_fg_of_its_class_and_changes_nothing_else():
+    shuffled, own = shuffled_and_own_texts("shuffled", "answers")
+    source = own_row_of(list(shuffled.foreground), list(own.foreground))
+    images, classes = SHUFFLE_PAIRS["image_id"].tolist(), SHUFFLE_PAIRS["class_index"].tolist()
+    training = range(6)
+    assert all(images[source[row]] != images[row] and classes[source[row]] == classes[row] for row in training)
+    assert sorted(source[row] for row in training) == list(training)
+    assert source[6] == 6
+    for field in ("pair_of", "background_rows", "background_valid", "text_features"):
+        assert torch.equal(getattr(shuffled, field), getattr(own, field)), field
+
+
+@pytest.mark.parametrize("switches", [("shuffled", "answers"), ("answers", "shuffled")])
+def test_a_shuffled_switch_draws_the_same_derangement_for_the_same_shuffle_seed(switches):
+    first, second = shuffled_and_own_texts(*switches)[0], shuffled_and_own_texts(*switches)[0]
+    for field in ("foreground", "background_rows", "background_valid"):
+        assert torch.equal(getattr(first, field), getattr(second, field)), field
+
+
+def test_derangement_across_groups_never_keeps_an_item_in_its_group_and_varies_with_the_seed():
+    groups = np.repeat(np.arange(12), [3, 1, 2, 3, 1, 1, 2, 3, 2, 1, 1, 2])
+    sources = [derangement_across_groups(groups, seed) for seed in range(4)]
+    for source in sources:
+        assert sorted(source) == list(range(len(groups)))
+        assert (groups[source] != groups).all()
+    assert len({tuple(source) for source in sources}) > 1
+    # Three items of one image and two of another leave no shift that moves all five off their image.
+    assert derangement_across_groups(np.array([0, 0, 0, 1, 1]), 0) is None
+
+
+@pytest.mark.parametrize("switches, message", [
+    (("answers", "shuffled"), "ritc.background_texts shuffled"),
+    (("shuffled", "answers"), "ritc.foreground_texts shuffled: class 0 has 1 training image"),
+])
+def test_a_shuffled_switch_without_enough_training_images_is_refused_by_name(switches, message):
+    corpus, features, labels = switch_inputs()
+    with pytest.raises(QaclimsError, match=message):
+        pair_texts(corpus, features, SWITCH_IMAGES, labels, *switches, shuffle_seed=0)
 
 
 def test_with_fixed_words_a_pair_without_background_answers_is_trained(tiny_clip):
@@ -470,7 +549,6 @@ def test_ritc_refuses_a_batch_that_does_not_split_evenly_over_the_processes(smal
 def test_backbone_weights_load_from_a_file_and_bad_names_are_explained(tmp_path):
     from torchvision.models.resnet import BasicBlock, ResNet
 
-    from qaclims.errors import QaclimsError
     from qaclims.models.backbone import output_stride_16_resnet
 
     torch.manual_seed(5)

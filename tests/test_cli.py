@@ -1,5 +1,6 @@
 """The `qaclims` command line: stage listing, error reporting, check-data."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -19,11 +20,40 @@ def voc_config(root) -> str:
     return json.dumps({"dataset": {"kind": "voc12", "root": str(root), "classes": CLASSES}})
 
 
-def test_help_lists_every_stage():
-    result = subprocess.run([sys.executable, "-m", "qaclims", "--help"], capture_output=True, text=True)
+def test_help_lists_every_stage_with_its_description_and_imports_no_stage_nor_torch():
+    listing = ("import sys; from qaclims.cli import main; main(['--help']); "
+               "print(sorted(name for name in sys.modules if name == 'torch' or name.startswith('qaclims.stages.')))")
+    result = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True)
     assert result.returncode == 0
+    *lines, imported = result.stdout.splitlines()
+    assert imported == "[]"
     for name in STAGES:
-        assert name in result.stdout
+        assert any(line.split(maxsplit=1)[0] == name for line in lines[3:]), name
+    # Two light stages, imported here to compare: the listing shows the DESCRIPTION their own --help shows.
+    for name in ("index", "vqa-merge"):
+        assert f"  {name:<16} {importlib.import_module(STAGES[name]).DESCRIPTION}" in lines
+
+
+# The stages that run a CLIP or BLIP model; only they may import open_clip or transformers, which take seconds.
+CLIP_AND_BLIP_STAGES = {"demo-blip", "demo-clip", "vqa", "demo-knowledge", "corpus", "train-ritc"}
+# The stages that read and write files with numpy alone; they need no torch either.
+TORCH_FREE_STAGES = {"demo-data", "prepare-images", "index", "check-data", "dataset-report", "vqa-merge", "eval-cam",
+                     "cam-overlays", "ir-label", "eval-pseudo", "label-overlays", "eval-seg", "seg-submission",
+                     "export-labels", "report-summary"}
+
+
+def heavy_libraries_imported(stages) -> list[str]:
+    """The heavy libraries that importing the modules of ``stages`` loads, all in one fresh interpreter."""
+    modules = ", ".join(STAGES[name] for name in sorted(stages))
+    probe = (f"import sys, {modules}; "
+             "print(' '.join(name for name in ('torch', 'open_clip', 'transformers') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+def test_a_stage_that_runs_no_clip_or_blip_imports_neither_and_a_file_stage_imports_no_torch():
+    assert heavy_libraries_imported(set(STAGES) - CLIP_AND_BLIP_STAGES) == ["torch"]
+    assert heavy_libraries_imported(TORCH_FREE_STAGES) == []
 
 
 def test_unknown_stage_fails_with_the_list(capsys):

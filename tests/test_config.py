@@ -12,16 +12,18 @@ from qaclims.config import (
     answerer_config,
     answerer_network,
     check_extra_splits,
+    check_replicates,
     load_config,
     merge,
     network_config,
+    replicate_config,
     ritc_variants,
     subset,
     validate_config,
     vqa_answerers,
 )
 from qaclims.errors import ConfigError
-from qaclims.run_layout import dataset_root
+from qaclims.run_layout import dataset_root, replicate_name, replicate_of
 from qaclims.vqa.families import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_empty_config_gets_every_default():
     config = validate_config({})
-    assert set(config) == {"output_dir", "device", "precision", "dataset", "demo", "report",
+    assert set(config) == {"output_dir", "device", "cpu_threads", "precision", "replicates", "dataset", "demo", "report",
                            "demo_models", "vqa", "clip", "corpus", "cam", "ritc", "make_cam", "eval_cam",
                            "ir_label", "irn", "pseudo_label", "seg", "predict", "infer_seg"}
     assert (config["device"], config["precision"]) == ("auto", "bf16")
@@ -296,6 +298,25 @@ def test_a_variant_is_the_main_ritc_section_with_its_overrides():
     assert config["ritc"]["variants"] == {"area_only": area_only}  # nothing filled in or changed
     # null (which a later config file can set, unlike removing keys from a mapping) means none.
     assert ritc_variants(validate_config({"ritc": {"variants": None}})) == {}
+
+
+def test_a_replicate_is_its_network_with_its_seed_as_cam_seed_and_its_name_gives_both_back():
+    config = validate_config({"replicates": [4, 1], "ritc": {"variants": {"no_area": {"loss_weights": {"area": 0}}}}})
+    variant = replicate_config(config, "no_area", 1)
+    assert variant["cam"] == {**config["cam"], "seed": 1} and variant["ritc"]["loss_weights"]["area"] == 0
+    assert replicate_config(config, "baseline", 4) == {**config, "cam": {**config["cam"], "seed": 4}}
+    assert config["cam"]["seed"] == 0  # nothing changed in place
+    names = {(network, seed): replicate_name(network, seed, [4, 1]) for network in ("baseline", "no_area")
+             for seed in (4, 1)}
+    assert names == {("baseline", 4): "baseline", ("no_area", 4): "no_area",
+                     ("baseline", 1): "seed-1/baseline", ("no_area", 1): "seed-1/no_area"}
+    assert all(replicate_of(name, [4, 1]) == key for key, name in names.items())
+
+
+def test_a_workflow_refuses_a_cam_seed_that_the_replicates_would_override():
+    check_replicates(validate_config({"replicates": [3, 5]}))
+    with pytest.raises(ConfigError, match=r"config key cam\.seed: .* replicates \[0\] .* list 2 in replicates"):
+        check_replicates(validate_config({"cam": {"seed": 2}}))
 
 
 @pytest.mark.parametrize("variants, message", [

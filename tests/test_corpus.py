@@ -14,7 +14,7 @@ from workflow_runs import REPO, snakemake, write_config
 from qaclims.cli import main
 from qaclims.config import validate_config
 from qaclims.demo.dataset import write_demo_dataset
-from qaclims.models.demo import write_demo_clip
+from qaclims.models.demo_clip import write_demo_clip
 from qaclims.run_layout import DEMO_CLIP_NAME, demo_model_paths
 from qaclims.text.cleanup import CleanupSettings
 from qaclims.text.corpus import CORPUS_COLUMNS, build_corpus, foreground_features

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from qaclims.config import validate_config
+from qaclims.data.labels import IGNORE_INDEX
 from qaclims.demo.knowledge import answer_scores
 from qaclims.demo.pretrain_backbone import BackbonePretraining, pretrain_backbone
 from qaclims.demo.pretrain_blip import BlipPretraining, pretrain_blip
@@ -25,7 +26,8 @@ from qaclims.demo.regions import (
     NOTHING,
     OBJECT_SALIENCE,
     VISIBLE_PEAK,
-    shares,
+    noisy_regions,
+    part_weights,
 )
 from qaclims.demo.world import BACKGROUNDS, KIND_WORDS
 from qaclims.errors import ConfigError
@@ -152,27 +154,33 @@ def test_demo_file_keys_become_the_stand_ins_paths_and_nothing_else_changes():
         demo_file_keys(validate_config({"ritc": {"ovseg_checkpoint": "demo"}}))
 
 
+def shown(region: torch.Tensor, label: torch.Tensor) -> dict:
+    """part_weights of one region of a label map of one class, as {BACKGROUND, 1, NOTHING: weight}."""
+    weights = part_weights(region[None], label[None], num_classes=1)[0].tolist()
+    return {part: weight for part, weight in zip((BACKGROUND, 1, NOTHING), weights, strict=True) if weight > 0}
+
+
 def test_a_region_names_an_object_by_how_much_of_it_shows_and_the_background_by_its_share():
     label = torch.zeros(20, 20, dtype=torch.long)
     label[5:9, 5:10] = 1  # an object of 20 pixels in 400
     rest = 1 - (label == 1).float()
     half_left = rest.clone()
     half_left[5:9, 5:7] = 1.0  # the background region keeps 8 of the object's 20 pixels
-    weights = shares(half_left * 0.6, label, [1])  # a region dimmed above VISIBLE_PEAK reads as the same region
+    weights = shown(half_left * 0.6, label)  # a region dimmed above VISIBLE_PEAK reads as the same region
     # The object's pixel share would be 8 / 388; seen as 8 / 20 of it, it weighs 0.4 (times its salience)
     # against 380 / 388.
     assert weights[1] == pytest.approx(OBJECT_SALIENCE * 0.4 / (OBJECT_SALIENCE * 0.4 + 380 / 388))
-    assert shares(rest, label, [1]) == {BACKGROUND: 1.0}
+    assert shown(rest, label) == {BACKGROUND: 1.0}
     grown = (label == 1).float()
     grown[4, 5:10] = 1.0  # a whole object and 5 background pixels
-    grown_weights = shares(grown, label, [1])
+    grown_weights = shown(grown, label)
     assert grown_weights[BACKGROUND] == pytest.approx((5 / 25) / (5 / 25 + OBJECT_SALIENCE))
 
 
 def test_a_whole_image_names_its_object_before_its_scenery():
     label = torch.zeros(20, 20, dtype=torch.long)
     label[5:9, 5:10] = 1  # an object of 20 pixels in 400: the background is 95% of the image
-    weights = shares(torch.ones(20, 20), label, [1])
+    weights = shown(torch.ones(20, 20), label)
     assert weights[1] > weights[BACKGROUND]
 
 
@@ -180,10 +188,45 @@ def test_a_faint_region_reads_partly_as_nothing_and_a_blank_one_wholly():
     label = torch.zeros(20, 20, dtype=torch.long)
     label[5:9, 5:10] = 1
     obj = (label == 1).float()
-    assert shares(obj, label, [1]) == {1: 1.0}
-    half_visible = shares(obj * VISIBLE_PEAK / 2, label, [1])
+    assert shown(obj, label) == {1: 1.0}
+    half_visible = shown(obj * VISIBLE_PEAK / 2, label)
     assert half_visible == {1: pytest.approx(0.5), NOTHING: pytest.approx(0.5)}
-    assert shares(torch.zeros(20, 20), label, [1]) == {NOTHING: 1.0}
+    assert shown(torch.zeros(20, 20), label) == {NOTHING: 1.0}
+
+
+def test_part_weights_of_a_batch_are_each_regions_own_and_ignore_the_boundary_band():
+    labels = torch.zeros(3, 20, 20, dtype=torch.long)
+    labels[:, 5:9, 5:10] = 1
+    labels[1, 12:16, 2:6] = 2
+    labels[:, 4, :] = IGNORE_INDEX  # counts for no part
+    regions = torch.stack([(labels[0] == 1).float(), (labels[1] != 1).float(), torch.zeros(20, 20)])
+    weights = part_weights(regions, labels, num_classes=2)
+    assert weights.shape == (3, 4)
+    torch.testing.assert_close(weights.sum(1), torch.ones(3))
+    assert weights[0].tolist() == [0.0, 1.0, 0.0, 0.0] and weights[2].tolist() == [0.0, 0.0, 0.0, 1.0]
+    # Everything but the first object: all of the second object and the background; the boundary row adds nothing.
+    background_share = (400 - 20 - 16 - 20) / (400 - 20 - 20)
+    expected = torch.tensor([background_share, 0.0, OBJECT_SALIENCE, 0.0])
+    torch.testing.assert_close(weights[1], expected / expected.sum())
+
+
+def test_noisy_regions_keep_to_their_image_and_class_and_show_at_most_their_peak():
+    labels = torch.zeros(64, 24, 24, dtype=torch.long)
+    labels[:32, 4:12, 4:12] = 1
+    labels[32:, 12:20, 10:22] = 2
+    values = torch.tensor([1] * 32 + [2] * 32)
+    foreground = np.arange(64) % 2 == 0
+    regions = noisy_regions(labels, values, foreground, np.random.default_rng(3))
+    assert regions.shape == (64, 24, 24) and regions.min() >= 0 and regions.max() <= 1
+    objects = (labels == values[:, None, None]).float()
+    # A foreground region covers most of its object and less around it (grown or blurred into it); a background
+    # region covers nearly all around its object, and of the object anything from nothing to all of it.
+    peaks = regions.flatten(1).amax(1)[:, None, None]
+    inside, outside = ((regions / peaks * mask).sum((1, 2)) / mask.sum((1, 2)) for mask in (objects, 1 - objects))
+    assert (inside[foreground] > 0.5).all() and (outside[foreground] < inside[foreground]).all()
+    assert (outside[~foreground] > 0.9).all() and inside[~foreground].min() < 0.1 < inside[~foreground].max()
+    # The same generator state gives the same regions.
+    assert torch.equal(regions, noisy_regions(labels, values, foreground, np.random.default_rng(3)))
 
 
 def test_nothing_is_a_text_of_its_own_that_no_stand_in_answer_names():

@@ -4,7 +4,7 @@ question gives, and holds no layer's image keys after the call (tiny demo BLIP).
 import pytest
 import torch
 
-from qaclims.models.demo import write_demo_blip
+from qaclims.models.demo_blip import write_demo_blip
 from qaclims.vqa.answering import load_blip
 from qaclims.vqa.cross_attention_mask import text_cross_attentions
 from qaclims.vqa.image_key_values import ImageTokenCache, project_image_tokens_once

@@ -9,7 +9,7 @@ import torch
 from helpers import OPENAI_TEXT_TOWER, OVSEG_PREFIX, fake_ovseg_state
 
 from qaclims.errors import QaclimsError
-from qaclims.models.demo import write_demo_clip
+from qaclims.models.demo_clip import write_demo_clip
 from qaclims.models.mask_clip import (
     MaskPromptCLIP,
     foreground_adaptive_threshold,

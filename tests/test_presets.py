@@ -133,6 +133,17 @@ def test_the_answerers_file_compares_each_family_at_its_own_decoding(name):
     assert answerer_config(comparison, None)["vqa"] == answerer_config(preset(name), None)["vqa"]
 
 
+def test_the_evidence_run_is_the_demo_on_three_seeds_with_its_variants_and_both_shuffled_controls():
+    demo = load_config([str(REPO / "config.yaml")])
+    evidence = load_config([str(REPO / "config.yaml"), str(REPO / "workflow" / "configs" / "evidence.yaml")])
+    assert evidence["replicates"] == [0, 1, 2] and demo["replicates"] == [0]
+    variants = ritc_variants(evidence)
+    assert variants == {**ritc_variants(demo), "shuffled_foreground": {"foreground_texts": "shuffled"}}
+    assert variants["shuffled_background"] == {"background_texts": "shuffled"}
+    assert {key: value for key, value in evidence.items() if key not in ("replicates", "ritc")} == \
+        {key: value for key, value in demo.items() if key not in ("replicates", "ritc")}
+
+
 def test_fake_coco_dataset_reads_back_as_its_index(tmp_path):
     site = write_fake_dataset(tmp_path, PRESETS["coco14"], SMALL["coco14"])
     dataset = preset("coco14")["dataset"]

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from argparse import Namespace
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,14 @@ from qaclims.report.resources import (
     rules_without_records,
 )
 from qaclims.report.scores import miou_html, miou_table, per_class_iou
+from qaclims.report.seed_ablation import seed_tables, seed_tables_html, seed_tables_text
 from qaclims.report.vqa_samples import (
     pair_table,
     pick_images,
     vqa_samples_html,
     with_answerers,
 )
+from qaclims.stages.report_summary import CAM_SUMMARY_KEYS, summaries_by_seed
 
 # Arbitrary inputs, not the scores of any run: each figure differs from the others, so a figure put in
 # the wrong row shows.
@@ -119,6 +122,58 @@ def test_ablation_text_for_the_log_keeps_the_whole_split_columns_in_percent():
     assert "habitat" not in header and header.split()[:2] == ["variant", "overrides"]
     assert row.split()[:2] == ["QA-CLIMS", "none:"] and f"{100 * CAMS['ritc']['miou']:.1f}" in row.split()
     assert f"{CAMS['ritc']['best_threshold']:.2f}" in row.split()
+
+def seed_summaries(miou: dict[int, float], false_activation: float = 0.2) -> dict[int, dict]:
+    return {seed: {"miou": value, "threshold": 0.15, "background_false_activation": false_activation,
+                   "foreground_under_activation": value / 2} for seed, value in miou.items()}
+
+
+def test_seed_tables_give_each_networks_mean_std_and_seeds_and_its_paired_difference_to_qa_clims():
+    tables = seed_tables({"baseline": seed_summaries({0: 0.2, 4: 0.3, 1: 0.4}),
+                          "ritc": seed_summaries({0: 0.5, 4: 0.7, 1: 0.6}, false_activation=0.1),
+                          "area_only": seed_summaries({0: 0.45, 4: 0.6, 1: 0.6})})
+    assert list(tables) == ["CAM mIoU at 0.15 (%)", "background false activation (%)",
+                            "foreground under-activation (%)"]
+    miou = tables["CAM mIoU at 0.15 (%)"].set_index("variant")
+    assert miou.columns.tolist() == ["mean", "std", "seed 0", "seed 4", "seed 1", "Δ QA-CLIMS: mean",
+                                     "Δ QA-CLIMS: std", "Δ QA-CLIMS: seed 0", "Δ QA-CLIMS: seed 4",
+                                     "Δ QA-CLIMS: seed 1"]
+    assert miou.index.tolist() == ["Baseline", "QA-CLIMS", "area_only"]
+    np.testing.assert_allclose(miou.loc["Baseline", ["mean", "std", "seed 0", "seed 4", "seed 1"]].astype(float),
+                               [30, 10, 20, 30, 40])
+    # Paired seed by seed: the baseline trails by 30, 40 and 20, area_only by 5, 10 and 0.
+    np.testing.assert_allclose(miou.loc["Baseline"].iloc[5:].astype(float), [-30, 10, -30, -40, -20])
+    np.testing.assert_allclose(miou.loc["area_only"].iloc[5:].astype(float), [-5, 5, -5, -10, 0], atol=1e-9)
+    assert miou.loc["QA-CLIMS"].iloc[5:].isna().all()
+    rates = tables["background false activation (%)"].set_index("variant")
+    np.testing.assert_allclose(rates.loc["Baseline", ["mean", "Δ QA-CLIMS: mean", "Δ QA-CLIMS: std"]].astype(float),
+                               [20, 10, 0], atol=1e-9)
+
+
+def test_seed_tables_of_one_seed_have_no_spread_and_print_it_as_a_dash():
+    tables = seed_tables({"baseline": seed_summaries({3: 0.2}), "ritc": seed_summaries({3: 0.5})})
+    miou = tables["CAM mIoU at 0.15 (%)"]
+    assert miou["std"].isna().all() and miou["Δ QA-CLIMS: std"].isna().all()
+    text = seed_tables_text(tables)
+    baseline_row = next(line for line in text.splitlines() if line.startswith("Baseline"))
+    assert baseline_row.split() == ["Baseline", "20.0", "-", "20.0", "-30.0", "-", "-30.0"]
+    html = seed_tables_html(tables)
+    assert "<h3>CAM mIoU at 0.15 (%)</h3>" in html and "the training seeds 3 of replicates" in html
+
+
+def test_the_further_seeds_summaries_go_to_their_network_and_seed_in_the_order_the_rule_lists_them(tmp_path):
+    paths = []
+    for seed in (5, 2):
+        for network in ("baseline", "ritc", "area_only"):
+            path = tmp_path / f"{seed}-{network}.json"
+            path.write_text(json.dumps({key: f"{seed} {network}" for key in CAM_SUMMARY_KEYS}))
+            paths.append(str(path))
+    first = {network: {"miou": network} for network in ("baseline", "ritc", "area_only")}
+    by_seed = summaries_by_seed(Namespace(replicate_summaries=paths), first, [0, 5, 2])
+    assert by_seed["ritc"][0] == {"miou": "ritc"}
+    assert [by_seed[network][seed]["miou"] for network in first for seed in (5, 2)] == [
+        "5 baseline", "2 baseline", "5 ritc", "2 ritc", "5 area_only", "2 area_only"]
+
 
 def test_table_escapes_text_and_dashes_missing_values():
     text = table(pd.DataFrame({"name": ["<b>&"], "value": [float("nan")], "count": [3]}))

@@ -9,7 +9,7 @@ from PIL import Image
 from transformers import BertTokenizer, BlipTextConfig
 
 from qaclims.errors import QaclimsError
-from qaclims.models.demo import demo_vocabulary, write_demo_blip
+from qaclims.models.demo_blip import demo_vocabulary, write_demo_blip
 from qaclims.vqa.answering import (
     BlipAnswerer,
     GenerationSettings,

@@ -8,7 +8,11 @@ import torch
 from test_vqa_answering import make_images
 
 from qaclims.errors import QaclimsError
-from qaclims.models.demo import TINY_INITIALIZER_RANGE, TINY_LAYERS, build_random_blip
+from qaclims.models.demo_blip import (
+    TINY_INITIALIZER_RANGE,
+    TINY_LAYERS,
+    build_random_blip,
+)
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip
 from qaclims.vqa.blip_checkpoint import (
     STATE_KEY,

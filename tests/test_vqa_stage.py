@@ -13,7 +13,7 @@ from qaclims.data.images import load_rgb
 from qaclims.data.index import label_column, read_index, write_index
 from qaclims.demo.dataset import write_demo_dataset
 from qaclims.errors import QaclimsError
-from qaclims.models.demo import write_demo_blip
+from qaclims.models.demo_blip import write_demo_blip
 from qaclims.run_layout import demo_model_paths, vqa_model_source
 from qaclims.runtime.sharding import shard_items
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings, load_blip

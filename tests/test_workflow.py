@@ -229,6 +229,60 @@ def test_an_answerer_comparison_trains_and_scores_a_network_on_each_corpus(compa
     assert samples.count("<th>answer (llava)</th>") == samples.count("<th>answer</th>") > 0
 
 
+# A further seed's jobs: every network's training (the baseline's, QA-CLIMS's and each variant's), CAM shards (two)
+# and evaluation, then the report; the shared stages and the refinement of the first seed's QA-CLIMS are not redone.
+SEED_JOBS = Counter({"train_cam": 1, "train_ritc": 1 + len(VARIANTS), "make_cam": 2 * len(NETWORKS),
+                     "eval_cam": len(NETWORKS), "report_summary": 1, "all": 1})
+
+
+def test_adding_a_seed_plans_exactly_every_networks_jobs_of_that_seed(finished_run, tmp_path):
+    checkout, workdir, tiny = finished_run
+    added = write_config(tmp_path / "seeds.yaml", {"replicates": [0, 1]})
+    result = snakemake(checkout, workdir, "--configfile", tiny, added, "--dry-run")
+    assert dry_run_plan(result) == SEED_JOBS
+    assert planned_outputs(result, "train_cam") == ["results/cam/seed-1/baseline.pt"]
+    assert planned_outputs(result, "train_ritc") == sorted(f"results/cam/seed-1/{name}.pt" for name in ["ritc", *VARIANTS])
+
+
+def shell_commands(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """The shell command of each job that a dry run with --printshellcmds plans, by the job's first output."""
+    jobs = re.split(r"^(?:local)?rule ", result.stdout, flags=re.MULTILINE)[1:]
+    return {re.search(r"^\s*output: ([^,\s]+)", job, flags=re.MULTILINE).group(1):
+            re.search(r"^Shell command: (.+)$", job, flags=re.MULTILINE).group(1)
+            for job in jobs if "    output: " in job}  # `all` has no output and no command
+
+
+def job_config(command: str) -> dict:
+    return json.loads(re.search(r"--config '([^']+)'", command).group(1))
+
+
+def test_each_seed_trains_every_network_from_its_own_baseline_and_no_seeds_jobs_depend_on_another_seed(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    commands = {}
+    for seeds in ([0, 2], [0, 1, 2]):
+        config = write_config(tmp_path / f"seeds-{len(seeds)}.yaml", {"replicates": seeds})
+        result = snakemake(REPO, workdir, "--configfile", config, "--dry-run", "--printshellcmds")
+        assert result.returncode == 0, result.stdout + result.stderr
+        commands[len(seeds)] = shell_commands(result)
+    two, three = commands[2], commands[3]
+    # Seed 1's QA-CLIMS and variants start from seed 1's baseline, and train with cam.seed 1.
+    for name in ["baseline", "ritc", *VARIANTS]:
+        command = three[f"results/cam/seed-1/{name}.pt"]
+        assert job_config(command)["cam"]["seed"] == 1, name
+        assert name == "baseline" or "--baseline results/cam/seed-1/baseline.pt " in command, name
+        assert f"results/eval/seed-1/{name}/cam.json" in three
+    assert job_config(three["results/cam/ritc.pt"])["cam"]["seed"] == 0
+    # The pseudo labels refine the first seed's QA-CLIMS CAMs alone.
+    assert re.findall(r"results/cam/\S+/maps/shard-\d", three["results/ir_label/shard-0"]) == [
+        "results/cam/ritc/maps/shard-0", "results/cam/ritc/maps/shard-1"]
+    # Removing seed 1 leaves every other job as it was, the same files with the same command: only the report,
+    # which reads every seed's scores, changes.
+    assert set(two) < set(three) and all(output.startswith("results/") for output in set(three) - set(two))
+    assert {output.split("/")[2] for output in set(three) - set(two)} == {"seed-1"}
+    assert [output for output in two if two[output] != three[output]] == ["results/report/miou.html"]
+
+
 def test_a_bad_variant_fails_before_any_job_naming_the_variant_and_the_key(tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()

@@ -24,6 +24,7 @@ from qaclims.cam.ritc_losses import (
     background_region_contrastive_loss,
     foreground_region_contrastive_loss,
 )
+from qaclims.cam.text_shuffles import background_sources, foreground_sources
 from qaclims.data.images import IMAGENET_MEAN, IMAGENET_STD
 from qaclims.errors import QaclimsError
 from qaclims.models.mask_clip import foreground_adaptive_threshold
@@ -45,11 +46,12 @@ class PairTexts:
 
 
 def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_ids: list[str], labels: np.ndarray,
-               foreground_texts: str, background_texts: str) -> PairTexts:
+               foreground_texts: str, background_texts: str, shuffle_seed: int) -> PairTexts:
     """Index the corpus by training sample; every labelled (sample, class) must have a corpus row.
 
-    ``foreground_texts`` and ``background_texts`` are the ``ritc`` switches of the same names:
-    they choose which of the corpus stage's ``features`` each pair contrasts with.
+    ``foreground_texts``, ``background_texts`` and ``shuffle_seed`` are the ``ritc`` keys of the same names:
+    they choose which of the corpus stage's ``features`` each pair contrasts with. A shuffled choice deranges
+    the texts among the training pairs alone (qaclims.cam.text_shuffles).
     """
     sample_of = {image_id: sample for sample, image_id in enumerate(image_ids)}
     pair_of = np.full(labels.shape, -1, dtype=np.int64)
@@ -63,12 +65,33 @@ def pair_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], image_id
             f"{len(missing)} labelled (image, class) pairs have no corpus entry, first: "
             f"({image_ids[sample]}, class {class_index}); run the vqa and corpus stages on the training split"
         )
-    foreground = _foreground_texts(corpus, features, foreground_texts)
-    rows, valid, table = _background_texts(corpus, features, background_texts)
+    training = _TrainingPairs(np.flatnonzero(known), corpus, shuffle_seed)
+    foreground = _foreground_texts(corpus, features, foreground_texts, training)
+    rows, valid, table = _background_texts(corpus, features, background_texts, training)
     return PairTexts(torch.from_numpy(pair_of), foreground.float(), rows, valid, table.float())
 
 
-def _foreground_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], choice: str) -> torch.Tensor:
+@dataclass(frozen=True)
+class _TrainingPairs:
+    """The corpus rows of the training split, among which the shuffled choices derange the texts."""
+
+    rows: np.ndarray
+    corpus: pd.DataFrame
+    seed: int
+
+    def sources(self, deranged: np.ndarray) -> torch.Tensor:
+        """[P] the corpus row whose texts each row takes: ``deranged`` indexes the training rows among
+        themselves; other rows keep their own texts, which training never reads."""
+        source = np.arange(len(self.corpus))
+        source[self.rows] = self.rows[deranged]
+        return torch.from_numpy(source)
+
+    def image_ids(self) -> np.ndarray:
+        return self.corpus["image_id"].to_numpy()[self.rows]
+
+
+def _foreground_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], choice: str,
+                      training: _TrainingPairs) -> torch.Tensor:
     """[P, D] t_fg of every corpus row."""
     if choice == "answers":
         return features["pair_foreground"]
@@ -76,19 +99,34 @@ def _foreground_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], c
         # The class prompt's feature as it is, not scaled by corpus.label_weight: the reference's
         # foreground-answers ablation (label_weight_init = 1) gives exactly this unit-norm t_fg.
         return features["label_features"][torch.tensor(corpus["class_index"].to_numpy())]
-    raise ValueError(f"ritc.foreground_texts is {choice!r}, not answers or label")
+    if choice == "shuffled":
+        # The source pair has the same class, so its t_fg is this pair's label part plus the other image's answers.
+        classes = corpus["class_index"].to_numpy()[training.rows]
+        return features["pair_foreground"][training.sources(foreground_sources(training.image_ids(), classes,
+                                                                               training.seed))]
+    raise ValueError(f"ritc.foreground_texts is {choice!r}, not answers, label or shuffled")
 
 
-def _background_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor],
-                      choice: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _background_texts(corpus: pd.DataFrame, features: dict[str, torch.Tensor], choice: str,
+                      training: _TrainingPairs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """([P, M] rows, [P, M] valid, [T, D] table) of every corpus row's background texts."""
     if choice == "fixed":
         # CLIMS: one word list for every pair, so no pair lacks background text and none is skipped.
         table = features["fixed_background_features"]
         rows = torch.arange(len(table)).expand(len(corpus), -1)
         return rows, torch.ones(rows.shape, dtype=torch.bool), table
+    if choice == "shuffled":
+        rows, valid, table = _answer_background_texts(corpus, features)
+        source = training.sources(background_sources(training.image_ids(), training.seed))
+        return rows[source], valid[source], table
     if choice != "answers":
-        raise ValueError(f"ritc.background_texts is {choice!r}, not answers or fixed")
+        raise ValueError(f"ritc.background_texts is {choice!r}, not answers, fixed or shuffled")
+    return _answer_background_texts(corpus, features)
+
+
+def _answer_background_texts(corpus: pd.DataFrame,
+                             features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each corpus row's own cleaned background answers, padded to the widest."""
     widest = max(1, int(corpus["background_rows"].map(len).max()) if len(corpus) else 1)
     rows = np.zeros((len(corpus), widest), dtype=np.int64)
     valid = np.zeros((len(corpus), widest), dtype=bool)

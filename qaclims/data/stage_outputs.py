@@ -4,9 +4,7 @@ import glob
 import os
 
 import numpy as np
-import torch
 
-from qaclims.data.images import load_rgb
 from qaclims.data.labels import IGNORE_INDEX, read_label_png
 from qaclims.errors import DatasetError
 
@@ -32,16 +30,3 @@ def checked_label_map(path: str, num_classes: int, image_size: tuple[int, int] |
         raise DatasetError(f"label map {path} is {label.shape[0]}x{label.shape[1]} but its image is "
                            f"{image_size[0]}x{image_size[1]}; make it again from the current images")
     return label
-
-
-class ImageArrays(torch.utils.data.Dataset):
-    """(position, uint8 [H, W, 3] image) of each path, decoded in loader workers ahead of the model."""
-
-    def __init__(self, paths: list[str]):
-        self.paths = paths
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int):
-        return position, np.array(load_rgb(self.paths[position]))

@@ -41,6 +41,17 @@ def answer_scores(answers: pd.DataFrame, world: pd.DataFrame) -> list[dict]:
     ]
 
 
+# Regions per call of the CLIP image tower: the demo's whole score set fits a few calls.
+REGION_BATCH = 256
+
+
+def region_features(clip: MaskPromptCLIP, pixels: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """[N, D] unit-norm features of soft ``regions`` [N, S, S] of ``pixels`` [N, 3, S, S], as RITC shows them."""
+    inputs, masks = clip_inputs(pixels, regions)
+    return torch.cat([torch.nn.functional.normalize(clip.encode_image(batch, batch_masks), dim=-1)
+                      for batch, batch_masks in zip(inputs.split(REGION_BATCH), masks.split(REGION_BATCH))])
+
+
 @torch.no_grad()
 def clip_scores(clip: MaskPromptCLIP, class_features: torch.Tensor, background_features: torch.Tensor,
                 images: list[np.ndarray], labels: list[np.ndarray], present: list[list[int]],
@@ -50,13 +61,12 @@ def clip_scores(clip: MaskPromptCLIP, class_features: torch.Tensor, background_f
     ``present``: each image's class indices; ``backgrounds``: each image's background, an index into BACKGROUNDS)."""
     pixels, label_maps = image_tensors(images, labels, size)
     clip.eval()
-    object_right, background_right = [], []
-    for n, classes in enumerate(present):
-        regions = [object_region(label_maps[n], k + 1) for k in classes] + [background_region(label_maps[n])]
-        inputs, masks = clip_inputs(pixels[n:n + 1].expand(len(regions), -1, -1, -1), torch.stack(regions))
-        features = torch.nn.functional.normalize(clip.encode_image(inputs, masks), dim=-1)
-        object_right += ((features[:-1] @ class_features.T).argmax(1) == torch.tensor(classes)).tolist()
-        background_right.append(int((features[-1] @ background_features.T).argmax()) == backgrounds[n])
+    owners = torch.tensor([n for n, classes in enumerate(present) for _ in classes], dtype=torch.long)
+    classes = torch.tensor([k for image_classes in present for k in image_classes], dtype=torch.long)
+    objects = region_features(clip, pixels[owners], object_region(label_maps[owners], (classes + 1)[:, None, None]))
+    scenery = region_features(clip, pixels, background_region(label_maps))
+    object_right = ((objects @ class_features.T).argmax(1) == classes).tolist()
+    background_right = ((scenery @ background_features.T).argmax(1) == torch.tensor(backgrounds)).tolist()
     return [
         measure("CLIP: object regions, top-1 among the class prompts", object_right),
         measure("CLIP: background regions, top-1 among the background prompts", background_right),

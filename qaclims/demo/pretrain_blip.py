@@ -19,7 +19,7 @@ from qaclims.demo.world import (
     PRETRAINING_DRAWING,
     world_images,
 )
-from qaclims.models.demo import build_random_blip, save_blip
+from qaclims.models.demo_blip import build_random_blip, save_blip
 from qaclims.vqa.answering import BlipAnswerer, GenerationSettings
 from qaclims.vqa.questions import BACKGROUND_TEMPLATES, FOREGROUND_TEMPLATES
 

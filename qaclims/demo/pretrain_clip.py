@@ -3,7 +3,7 @@
 Object regions are captioned with their class and with their kind and class ("a photo of a striped
 cat."), background regions with their background word; a region that shows several things is
 captioned by how much of each it shows, and a faint or blank one partly or wholly as NOTHING
-(``regions.shares``). The mask embeddings are trained with the rest. It is written twice, each file
+(``regions.part_weights``). The mask embeddings are trained with the rest. It is written twice, each file
 read by the real loaders: the open_clip checkpoint that clip.* names (the corpus's text tower), and
 an OV-Seg-layout checkpoint (``clip_adapter.clip_model.*``, mask embeddings included) that
 ritc.ovseg_checkpoint names.
@@ -23,11 +23,15 @@ from qaclims.demo.regions import (
     NOTHING,
     clip_inputs,
     image_tensors,
-    noisy_region,
-    shares,
+    noisy_regions,
+    part_weights,
 )
 from qaclims.demo.world import BACKGROUNDS, PRETRAINING_DRAWING, kinds_of, world_images
-from qaclims.models.demo import create_demo_clip, demo_clip_config, save_clip_checkpoint
+from qaclims.models.demo_clip import (
+    create_demo_clip,
+    demo_clip_config,
+    save_clip_checkpoint,
+)
 from qaclims.models.mask_clip import MASK_EMBEDDING_KEY, OVSEG_PREFIX, MaskPromptCLIP
 from qaclims.run_layout import DEMO_CLIP_NAME
 from qaclims.runtime.atomic import atomic_directory, atomic_path
@@ -85,30 +89,31 @@ def mask_prompt_clip(model, depth: int) -> MaskPromptCLIP:
     return clip
 
 
-def caption_key(part, sample) -> tuple | str:
-    """The caption_table key of one of ``shares``'s parts in a world image."""
-    if part == NOTHING:
-        return NOTHING
-    if part == BACKGROUND:
-        return BACKGROUND, sample.background
-    return part - 1, sample.kinds[part - 1]
-
-
-def training_batch(world, pixels, labels, rows, texts, rng, batch_size):
-    """Region images, their masks and their soft targets over ``texts``."""
-    picks = rng.integers(len(world), size=batch_size)
-    regions, targets = [], torch.zeros(batch_size, len(texts))
-    for position, n in enumerate(picks):
-        sample = world[n]
-        values = [k + 1 for k in sample.kinds]
-        value = values[int(rng.integers(len(values)))]
-        region = noisy_region(labels[n], value, rng.random() < 0.5, rng)
-        for part, share in shares(region, labels[n], values).items():
-            key = caption_key(part, sample)
+def caption_weights(world, rows: dict, num_classes: int, num_texts: int) -> torch.Tensor:
+    """[N, C + 2, T]: for each world image, the caption_table text weights of each of ``part_weights``'s parts
+    (its background, its classes' kinds, NOTHING); a class absent from the image has none."""
+    weights = torch.zeros(len(world), num_classes + 2, num_texts)
+    for n, sample in enumerate(world):
+        keys = {0: (BACKGROUND, sample.background), num_classes + 1: NOTHING,
+                **{k + 1: (k, kind) for k, kind in sample.kinds.items()}}
+        for part, key in keys.items():
             for row, weight in rows[key]:
-                targets[position, row] += share * weight
-        regions.append(region)
-    images, masks = clip_inputs(pixels[picks], torch.stack(regions))
+                weights[n, part, row] += weight
+    return weights
+
+
+def training_batch(pixels: torch.Tensor, labels: torch.Tensor, present: np.ndarray, captions: torch.Tensor,
+                   rng: np.random.Generator, batch_size: int):
+    """Region images, their masks and their soft targets over the caption texts: each of a random object, or
+    everything but it, of a random world image (``present``: [N, C] whether an image shows a class;
+    ``captions``: ``caption_weights``)."""
+    picks = rng.integers(len(labels), size=batch_size)
+    shown = present[picks]
+    nth = rng.integers(shown.sum(1))
+    values = torch.from_numpy((shown.cumsum(1) > nth[:, None]).argmax(1) + 1)
+    regions = noisy_regions(labels[picks], values, rng.random(batch_size) < 0.5, rng)
+    targets = torch.einsum("np,npt->nt", part_weights(regions, labels[picks], present.shape[1]), captions[picks])
+    images, masks = clip_inputs(pixels[picks], regions)
     return images, masks, targets
 
 
@@ -117,6 +122,8 @@ def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], setti
     world = world_images([settings.seed, WORLD_STREAM], settings.images, classes, None, **PRETRAINING_DRAWING)
     pixels, labels = image_tensors([s.image for s in world], [s.label for s in world], settings.image_size)
     texts, rows = caption_table(classes)
+    present = np.array([[k in sample.kinds for k in range(len(classes))] for sample in world])
+    captions = caption_weights(world, rows, len(classes), len(texts))
     rng = np.random.default_rng([settings.seed, WORLD_STREAM])
     with atomic_directory(directory) as staging:
         model = create_demo_clip(staging, demo_clip_config(settings.image_size, PATCH_SIZE, CONTEXT_LENGTH),
@@ -128,7 +135,7 @@ def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], setti
         for step in range(settings.steps):
             for group in optimizer.param_groups:
                 group["lr"] = settings.lr * min(1.0, (step + 1) / WARMUP_STEPS) * (1 - step / settings.steps) ** 0.9
-            images, masks, targets = training_batch(world, pixels, labels, rows, texts, rng, settings.batch_size)
+            images, masks, targets = training_batch(pixels, labels, present, captions, rng, settings.batch_size)
             image_features = F.normalize(clip.encode_image(images, masks), dim=-1)
             scale = model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
             logits = scale * image_features @ encode_texts(model, tokenizer, settings.prompt, texts).T

@@ -38,23 +38,29 @@ def image_tensors(images: list[np.ndarray], labels: list[np.ndarray], size: int)
             torch.from_numpy(np.stack(resized).astype(np.int64)))
 
 
-def _blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
+def _blur(masks: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[N, S, S] masks blurred by a Gaussian of ``sigma``, their edges repeated outwards."""
     radius = int(2 * sigma + 0.5)
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-x**2 / (2 * sigma**2))
     kernel = kernel / kernel.sum()
-    m = F.pad(mask[None, None], (radius, radius, 0, 0), mode="replicate")
+    m = F.pad(masks[:, None], (radius, radius, 0, 0), mode="replicate")
     m = F.conv2d(m, kernel.view(1, 1, 1, -1))
     m = F.conv2d(F.pad(m, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
-    return m[0, 0]
+    return m[:, 0]
 
 
-def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    return F.max_pool2d(mask[None, None], 2 * radius + 1, 1, radius)[0, 0]
+def _dilate(masks: torch.Tensor, radii: np.ndarray) -> torch.Tensor:
+    """[N, S, S] masks each grown by its own radius (0: as it is), the masks of one radius together."""
+    grown = masks.clone()
+    for radius in np.unique(radii[radii > 0]).tolist():
+        chosen = torch.from_numpy(radii == radius)
+        grown[chosen] = F.max_pool2d(masks[chosen][:, None], 2 * radius + 1, 1, radius)[:, 0]
+    return grown
 
 
-def object_region(label: torch.Tensor, value: int) -> torch.Tensor:
-    """The clean region of one class: its ground-truth mask."""
+def object_region(label: torch.Tensor, value: int | torch.Tensor) -> torch.Tensor:
+    """The clean region of one class: its ground-truth mask (of each label map of a batch, with a value each)."""
     return (label == value).float()
 
 
@@ -63,51 +69,62 @@ def background_region(label: torch.Tensor) -> torch.Tensor:
     return (label == 0).float()
 
 
-def noisy_region(label: torch.Tensor, value: int, foreground: bool, rng: np.random.Generator) -> torch.Tensor:
-    """A soft region like a CAM gives: the class's object (often grown into its surroundings), or everything but
-    it (sometimes with anything from a sliver to all of it left in), then blurred and dimmed, at times until
-    little shows."""
-    obj = object_region(label, value)
-    size = label.shape[-1]
-    if foreground:
-        base = _dilate(obj, int(rng.integers(1, size // 6))) if rng.random() < 0.5 else obj
-    else:
-        base = 1 - obj
-        ys, xs = torch.nonzero(obj, as_tuple=True)
-        if len(ys) and rng.random() < 0.4:
-            yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-            angle = rng.uniform(0, 2 * np.pi)
-            # The part of the object on one side of a line across it stays in: a sliver of it, all of it, or between.
-            offset = (yy - ys.float().mean()) * np.sin(angle) + (xx - xs.float().mean()) * np.cos(angle)
-            reach = float(offset[obj > 0].abs().max())
-            base = torch.maximum(base, obj * (offset > rng.uniform(-reach - 1, reach)).float())
-    sigma = float(rng.choice([0, 0.7, 1.5]))
-    peak = rng.uniform(0, VISIBLE_PEAK) if rng.random() < FAINT_RATE else rng.uniform(VISIBLE_PEAK, 1.0)
-    return (_blur(base, sigma) if sigma else base) * float(peak)
+def noisy_regions(labels: torch.Tensor, values: torch.Tensor, foreground: np.ndarray,
+                  rng: np.random.Generator) -> torch.Tensor:
+    """[N, S, S] soft regions like a CAM gives, one per label map of ``labels`` [N, S, S]: where ``foreground``,
+    the object of class ``values`` [N] (half the time grown into its surroundings), else everything but it
+    (sometimes with anything from a sliver to all of it left in); then blurred and dimmed, at times until little
+    shows."""
+    count, size = len(values), labels.shape[-1]
+    objects = object_region(labels, values[:, None, None])
+    radii = np.where(rng.random(count) < 0.5, rng.integers(1, size // 6, size=count), 0)
+    grown = _dilate(objects, np.where(foreground, radii, 0))
+    # The part of the object on one side of a line across it stays in: a sliver of it, all of it, or between.
+    cut = ~foreground & (objects.flatten(1).amax(1) > 0).numpy() & (rng.random(count) < 0.4)
+    angle = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=count)).float()[:, None, None]
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    area = objects.sum((1, 2)).clamp(min=1)
+    centre_y, centre_x = (((objects * grid).sum((1, 2)) / area)[:, None, None] for grid in (yy, xx))
+    offset = (yy - centre_y) * torch.sin(angle) + (xx - centre_x) * torch.cos(angle)
+    reach = (offset.abs() * objects).flatten(1).amax(1).numpy()
+    line = torch.from_numpy(rng.uniform(-reach - 1, reach)).float()[:, None, None]
+    kept = torch.where(torch.from_numpy(cut)[:, None, None], objects * (offset > line).float(), 0)
+    regions = torch.where(torch.from_numpy(foreground)[:, None, None], grown, torch.maximum(1 - objects, kept))
+    sigmas = rng.choice([0, 0.7, 1.5], size=count)
+    for sigma in (0.7, 1.5):
+        blurred = torch.from_numpy(sigmas == sigma)
+        if blurred.any():
+            regions[blurred] = _blur(regions[blurred], sigma)
+    faint = rng.random(count) < FAINT_RATE
+    peaks = np.where(faint, rng.uniform(0, VISIBLE_PEAK, size=count), rng.uniform(VISIBLE_PEAK, 1.0, size=count))
+    return regions * torch.from_numpy(peaks).float()[:, None, None]
 
 
-def shares(region: torch.Tensor, label: torch.Tensor, values: list[int]) -> dict:
-    """What the region shows, as a caption's weights: {BACKGROUND, NOTHING or class value: weight}, summing to one.
+def part_weights(regions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """What each region shows, as its caption's weights: [N, C + 2] over (the background, the classes' values
+    1..C, NOTHING), each row summing to one.
 
     An object counts by how much of it the region shows, times OBJECT_SALIENCE; the background by its
     share of the region's mass: CLIP names an object that it sees even in part, so a background region
     that keeps half a cat reads mostly as a cat, where the cat's pixel share would leave it a few percent.
     A region whose peak lies below VISIBLE_PEAK reads partly as NOTHING, wholly so when it is blank.
     """
-    peak = float(region.max())
-    seen = region / max(peak, 1e-6)
-    total = float(seen[label != IGNORE_INDEX].sum())
-    if total == 0:
-        return {NOTHING: 1.0}
-    weights = {BACKGROUND: float((seen * (label == 0)).sum()) / total}
-    for value in values:
-        area = float((label == value).sum())
-        weights[value] = OBJECT_SALIENCE * float((seen * (label == value)).sum()) / area if area else 0.0
-    visibility = min(1.0, peak / VISIBLE_PEAK)
-    scale = visibility / sum(weights.values())
-    weights = {part: weight * scale for part, weight in weights.items()}
-    weights[NOTHING] = 1.0 - visibility
-    return {part: weight for part, weight in weights.items() if weight > 0}
+    peaks = regions.flatten(1).amax(1)
+    seen = regions / peaks.clamp(min=1e-6)[:, None, None]
+    # Each pixel's part (the ignored boundary band an extra one, dropped), summed per region.
+    parts = torch.where(labels == IGNORE_INDEX, num_classes + 1, labels).flatten(1)
+    seen_mass, areas = (torch.zeros(len(regions), num_classes + 2).scatter_add_(1, parts, values)[:, :-1]
+                        for values in (seen.flatten(1), torch.ones(parts.shape)))
+    total = seen_mass.sum(1, keepdim=True)
+    weights = torch.cat([seen_mass[:, :1] / total.clamp(min=1e-12),
+                         OBJECT_SALIENCE * seen_mass[:, 1:] / areas[:, 1:].clamp(min=1)], dim=1)
+    visibility = (peaks / VISIBLE_PEAK).clamp(max=1.0)[:, None]
+    weights = visibility * weights / weights.sum(1, keepdim=True).clamp(min=1e-12)
+    shown = torch.cat([weights, 1 - visibility], dim=1)
+    blank = torch.zeros_like(shown)
+    blank[:, -1] = 1.0
+    return torch.where(total > 0, shown, blank)
 
 
 def clip_inputs(pixels: torch.Tensor, regions: torch.Tensor,

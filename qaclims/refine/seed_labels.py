@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from qaclims.cam.inference import checked_cams
+from qaclims.cam.cam_files import checked_cams
 from qaclims.cam.labels import planes_to_class_ids, thresholded_planes
 from qaclims.config import settings_from
 from qaclims.data.images import load_rgb

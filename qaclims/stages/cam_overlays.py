@@ -5,7 +5,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from qaclims.cam.inference import checked_cams
+from qaclims.cam.cam_files import checked_cams
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.stage_outputs import files_by_image

@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from qaclims.cam.inference import checked_cams
+from qaclims.cam.cam_files import checked_cams
 from qaclims.data.images import load_rgb
 from qaclims.data.index import read_index
 from qaclims.data.stage_outputs import checked_label_map, files_by_image

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from qaclims.data.image_arrays import ImageArrays
 from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
-from qaclims.data.stage_outputs import ImageArrays
 from qaclims.models.weights import load_weights
 from qaclims.refine.crf import CRFSettings
 from qaclims.runtime.device import autocast, resolve_device

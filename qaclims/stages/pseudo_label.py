@@ -6,12 +6,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qaclims.cam.inference import checked_cams
+from qaclims.cam.cam_files import checked_cams
 from qaclims.config import settings_from
+from qaclims.data.image_arrays import ImageArrays
 from qaclims.data.images import imagenet_normalise
 from qaclims.data.index import read_index
 from qaclims.data.labels import write_label_png
-from qaclims.data.stage_outputs import ImageArrays, files_by_image
+from qaclims.data.stage_outputs import files_by_image
 from qaclims.errors import DatasetError
 from qaclims.models.irn import IRNetwork
 from qaclims.models.weights import load_weights

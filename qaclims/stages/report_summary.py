@@ -40,6 +40,7 @@ from qaclims.report.scores import (
     network_name,
     per_class_iou,
 )
+from qaclims.report.seed_ablation import seed_tables, seed_tables_html, seed_tables_text
 from qaclims.report.vqa_samples import pick_images, vqa_samples_html, with_answerers
 from qaclims.runtime.atomic import atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
@@ -66,6 +67,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--answerer-summaries", nargs="*", default=[],
                         help="eval_cam json of each answerer's network, where scored")
     parser.add_argument("--answerer-answers", nargs="*", default=[], help="merged answers parquet, one per answerer")
+    parser.add_argument("--replicate-summaries", nargs="*", default=[],
+                        help="eval_cam json of each further seed of replicates, seed by seed, one per network of "
+                             "--networks, then --variants, then --answerers, if scored")
     parser.add_argument("--pseudo-summary", help="eval_pseudo json, if scored")
     parser.add_argument("--pseudo-per-class", help="eval_pseudo per-class csv, if scored")
     parser.add_argument("--pseudo-overlays", required=True, help="label overlay folder")
@@ -119,9 +123,20 @@ def write_scores(args, cam_summaries: dict) -> None:
     write_text(args.threshold_sweep, svg_text(threshold_sweep_figure(sweeps, best, fixed)))
 
 
-def write_ablation(args, cam_summaries: dict, variants, answerers) -> None:
-    """The ablation table: the networks of make_cam.networks, every variant with its overrides, then QA-CLIMS on
-    each answerer's corpus with that answerer's vqa overrides."""
+def summaries_by_seed(args, first_seed: dict, seeds: list[int]) -> dict[str, dict[int, dict]]:
+    """network -> seed -> eval_cam summary, from the first seed's summaries and --replicate-summaries."""
+    networks = list(first_seed)
+    further = iter(args.replicate_summaries)
+    by_seed = {network: {seeds[0]: summary} for network, summary in first_seed.items()}
+    for seed in seeds[1:]:
+        for network in networks:
+            by_seed[network][seed] = read_summary(next(further), CAM_SUMMARY_KEYS)
+    return by_seed
+
+
+def write_ablation(args, cam_summaries: dict, variants, answerers, seeds: list[int]) -> None:
+    """The ablation table of the first seed: the networks of make_cam.networks, every variant with its overrides,
+    then QA-CLIMS on each answerer's corpus with that answerer's vqa overrides; then the tables over all seeds."""
     networks = [*args.variants, *map(answerer_network, args.answerers)]
     summaries = {**cam_summaries, **{network: read_summary(path, CAM_SUMMARY_KEYS)
                                      for network, path in zip(networks, args.variant_summaries + args.answerer_summaries)}}
@@ -131,8 +146,10 @@ def write_ablation(args, cam_summaries: dict, variants, answerers) -> None:
     overrides = {**{variant: variants[variant] for variant in args.variants},
                  **{answerer_network(name): {"vqa": answerers[name]} for name in args.answerers}}
     frame = ablation_table(summaries, overrides)
-    write_text(args.ablation, page("Ablation: what each component adds to the CAMs", ablation_html(frame)))
-    print(ablation_text(frame))
+    over_seeds = seed_tables(summaries_by_seed(args, summaries, seeds))
+    write_text(args.ablation, page("Ablation: what each component adds to the CAMs",
+                                   f"<h2>Seed {seeds[0]}</h2>{ablation_html(frame)}{seed_tables_html(over_seeds)}"))
+    print(f"seed {seeds[0]}:\n{ablation_text(frame)}\n\n{seed_tables_text(over_seeds)}")
 
 
 def write_overlays(args, index, count: int) -> None:
@@ -190,11 +207,16 @@ def run(args) -> None:
         raise QaclimsError(f"--answerers must name each of vqa.answerers {list(answerers)} once, --answerer-answers "
                            "give one answers file per answerer and --answerer-summaries one summary per answerer "
                            "where the CAMs are scored")
+    seeds = list(args.config["replicates"])
+    scored_networks = len(args.networks) + len(args.variants) + len(args.answerers)
+    if len(args.replicate_summaries) != (len(seeds) - 1) * scored_networks * scored:
+        raise QaclimsError(f"--replicate-summaries must give, where the CAMs are scored, one summary per network, "
+                           f"variant and answerer for each seed of replicates {seeds} but the first")
     index = read_index(args.index)
     cam_summaries = {network: read_summary(path, CAM_SUMMARY_KEYS)
                      for network, path in zip(args.networks, args.cam_summaries)}
     write_scores(args, cam_summaries)
-    write_ablation(args, cam_summaries, variants, answerers)
+    write_ablation(args, cam_summaries, variants, answerers, seeds)
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)

@@ -56,7 +56,8 @@ def run(args) -> None:
     clip_model, _ = load_clip(args.clip_model, args.clip_pretrained, args.clip_config_dir, processes.device)
     clip = training_clip(clip_model, recipe["mask_prompt_depth"], recipe["ovseg_checkpoint"], processes.device)
     texts = pair_texts(pd.read_parquet(args.corpus), load_file(args.features), image_ids, dataset.labels,
-                       recipe["foreground_texts"], recipe["background_texts"]).to(processes.device)
+                       recipe["foreground_texts"], recipe["background_texts"], recipe["shuffle_seed"]
+                       ).to(processes.device)
     weights = recipe["loss_weights"]
     objective = settings_from(ObjectiveSettings, recipe, foreground_weight=weights["foreground"],
                               background_weight=weights["background"], area_weight=weights["area"],

@@ -1,4 +1,5 @@
-# CAMs of each trained network (baseline, QA-CLIMS and its ablation variants), in shards, and their seed evaluation.
+# CAMs of each trained network (baseline, QA-CLIMS and its ablation variants, each seed of `replicates`), in shards,
+# and their seed evaluation.
 
 
 rule make_cam:
@@ -14,13 +15,12 @@ rule make_cam:
         config=stage_config("make_cam"),
         code=stage_code("make_cam"),
         shards=config["make_cam"]["shards"],
-        # A variant is a QA-CLIMS network.
-        architecture=lambda wildcards: "baseline" if wildcards.network == "baseline" else "ritc",
+        architecture=cam_architecture,
     log:
         **metered_logs("make_cam/{network}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/make_cam/{{network}}-shard-{{shard}}.tsv"
-    threads: 4
+    threads: gpu_job_threads(1)
     resources:
         gpu=1,
         mem_mb=16000,

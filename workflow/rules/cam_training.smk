@@ -2,21 +2,24 @@
 # Checkpoints go to a folder Snakemake does not own, so a killed job resumes instead of restarting.
 
 
+# One job per seed of `replicates` (cam/baseline.pt for the first, cam/seed-<s>/baseline.pt for another).
 rule train_cam:
     input:
         index=rules.index.output.index,
         backbone=demo_file_input("cam.backbone_weights"),
     output:
-        weights=f"{OUT}/cam/baseline.pt",
+        weights=f"{OUT}/cam/{{network}}.pt",
+    wildcard_constraints:
+        network=BASELINE_NETWORK,
     params:
-        config=stage_config("train_cam"),
+        config=stage_config("train_cam", per_network=True),
         code=stage_code("train_cam"),
-        checkpoints=f"{OUT}/checkpoints/train_cam",
+        checkpoints=f"{OUT}/checkpoints/train_cam/{{network}}",
     log:
-        **metered_logs("train_cam"),
+        **metered_logs("train_cam/{network}"),
     benchmark:
-        benchmark_path("train_cam")
-    threads: 4 * config["cam"]["baseline"]["gpus"]
+        f"{OUT}/benchmarks/train_cam/{{network}}.tsv"
+    threads: gpu_job_threads(config["cam"]["baseline"]["gpus"])
     resources:
         gpu=config["cam"]["baseline"]["gpus"],
         mem_mb=16000,
@@ -29,12 +32,13 @@ rule train_cam:
 
 
 # One job per network: QA-CLIMS (cam/ritc.pt) and each ablation variant of ritc.variants (cam/<variant>.pt), each
-# with its own merged ritc section, and QA-CLIMS on each answerer's corpus (cam/answerer_<name>.pt). Only cam/ritc.pt
-# feeds the pseudo labels.
+# with its own merged ritc section, and QA-CLIMS on each answerer's corpus (cam/answerer_<name>.pt); each per seed of
+# `replicates` (cam/seed-<s>/ritc.pt from cam/seed-<s>/baseline.pt for a seed other than the first). Only the first
+# seed's cam/ritc.pt feeds the pseudo labels.
 rule train_ritc:
     input:
         index=rules.index.output.index,
-        baseline=rules.train_cam.output.weights,
+        baseline=replicate_baseline,
         # The main answerer's corpus, or for an answerer's network (vqa.answerers) that answerer's.
         corpus=lambda wildcards: corpus_file(wildcards.network, "corpus.parquet"),
         features=lambda wildcards: corpus_file(wildcards.network, "text_features.safetensors"),
@@ -55,7 +59,7 @@ rule train_ritc:
         **metered_logs("train_ritc/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
-    threads: 4 * config["ritc"]["gpus"]
+    threads: gpu_job_threads(config["ritc"]["gpus"])
     resources:
         gpu=config["ritc"]["gpus"],
         mem_mb=32000,

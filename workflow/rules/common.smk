@@ -12,18 +12,22 @@ from qaclims.config import (
     answerer_network,
     check_answerers,
     check_extra_splits,
+    check_replicates,
     check_variants,
-    network_config,
+    replicate_config,
     ritc_variants,
     subset,
     vqa_answerers,
 )
 from qaclims.run_layout import (
+    REPLICATE_PATTERN,
     check_output_dir,
     clip_model_spec,
     dataset_root,
     demo_file_keys,
     demo_model_paths,
+    replicate_name,
+    replicate_of,
     vqa_model_source,
     with_demo_files,
 )
@@ -34,11 +38,13 @@ from qaclims.runtime.provenance import code_hash
 
 OUT = config["output_dir"]
 # What the schema cannot say, checked before any job runs: that the output folder can be one, each ablation
-# variant's merged ritc section, and that the extra evaluation splits are indexed.
+# variant's merged ritc section, that the extra evaluation splits are indexed, and that no cam.seed competes
+# with the replicates.
 check_output_dir(OUT)
 check_variants(config)
 check_answerers(config)
 check_extra_splits(config)
+check_replicates(config)
 # The evaluation stages run only for splits with masks (dataset.mask_splits), and are left out of the DAG elsewhere:
 # eval_cam and eval_pseudo score eval_cam.split, eval_seg scores infer_seg.split. Without CAM scores, cam_overlays and
 # label_overlays draw the report's overlays, and the ablation variants, which only a score compares, do not train.
@@ -51,10 +57,26 @@ ANSWERERS = list(vqa_answerers(config))
 ANSWERER_OF_NETWORK = {answerer_network(name): name for name in ANSWERERS} if SCORES_CAMS else {}
 # The CAM networks that make_cam and eval_cam serve: those of make_cam.networks, the ablation variants, the answerers'.
 EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS, *ANSWERER_OF_NETWORK]
-# Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS, its variants, the answerers').
-ANY_NETWORK = "|".join(["baseline", "ritc", *VARIANTS, *ANSWERER_OF_NETWORK])
-RITC_NETWORK = "|".join(["ritc", *VARIANTS, *ANSWERER_OF_NETWORK])
+# The networks that train_ritc trains beside QA-CLIMS: the ablation variants and the answerers'.
+RITC_ALTERNATIVES = [*VARIANTS, *ANSWERER_OF_NETWORK]
 ANSWERER = "|".join(ANSWERERS) or "(?!)"  # a pattern that matches nothing when there is no answerer
+# The training seeds. Each CAM network trains once per seed, the first seed's under the network's name, another
+# seed's as the replicate name seed-<s>/<network> (qaclims.run_layout), which the {network} wildcard of the CAM
+# rules holds. Only scores compare the seeds, so a run that scores no CAMs trains the first alone.
+REPLICATES = config["replicates"] if SCORES_CAMS else config["replicates"][:1]
+FURTHER_SEEDS = REPLICATES[1:]
+
+
+def replicates(networks, seeds=REPLICATES):
+    """The replicate names of ``networks`` for ``seeds``, seed by seed."""
+    return [replicate_name(network, seed, REPLICATES) for seed in seeds for network in networks]
+
+
+# Wildcard constraints: every network, and those that train_cam (the baseline) and train_ritc (QA-CLIMS, its
+# variants and the answerers') train, each of any seed.
+ANY_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(['baseline', 'ritc', *RITC_ALTERNATIVES])})"
+BASELINE_NETWORK = f"{REPLICATE_PATTERN}baseline"
+RITC_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(['ritc', *RITC_ALTERNATIVES])})"
 DATASET_ROOT = dataset_root(config)
 DEMO_MODELS = demo_model_paths(OUT)
 # The file keys that name a demo stand-in (cam.backbone_weights: demo, ...). From here on they hold the stand-in's
@@ -93,12 +115,15 @@ def stage_config(stage, per_network=False):
 
     It is returned as a function of the wildcards so that Snakemake does not read
     placeholders such as "{split}" in config values as wildcards. With ``per_network``, the keys are those of
-    the job's {network} wildcard, QA-CLIMS or an ablation variant (qaclims.config.network_config), so that
-    adding, changing or removing one variant touches that variant's jobs alone.
+    the job's {network} wildcard, a replicate of the baseline, QA-CLIMS, an ablation variant or an answerer's
+    network, with its seed as
+    cam.seed (qaclims.config.replicate_config), so that adding, changing or removing one variant or seed
+    touches its jobs alone.
     """
     keys = stage_keys(stage)
     if per_network:
-        return lambda wildcards: json.dumps(subset(network_config(config, wildcards.network), keys), sort_keys=True)
+        return lambda wildcards: json.dumps(
+            subset(replicate_config(config, *replicate_of(wildcards.network, REPLICATES)), keys), sort_keys=True)
     text = json.dumps(subset(config, keys), sort_keys=True)
     return lambda wildcards: text
 
@@ -133,9 +158,20 @@ def answerer_shards(answerer):
 
 
 def corpus_file(network, name):
-    """The corpus file ``name`` that CAM network ``network`` trains on: its answerer's, else the main answerer's."""
-    answerer = ANSWERER_OF_NETWORK.get(network)
+    """The corpus file ``name`` that CAM network ``network`` (of any seed) trains on: its answerer's, else the main
+    answerer's."""
+    answerer = ANSWERER_OF_NETWORK.get(replicate_of(network, REPLICATES)[0])
     return f"{ANSWERER_FOLDER.format(answerer=answerer) if answerer else OUT}/corpus/{name}"
+
+
+def replicate_baseline(wildcards):
+    """The baseline weights that the {network} replicate of QA-CLIMS or a variant starts from: those of its seed."""
+    return f"{OUT}/cam/{replicate_name('baseline', replicate_of(wildcards.network, REPLICATES)[1], REPLICATES)}.pt"
+
+
+def cam_architecture(wildcards):
+    """The network class of the {network} replicate's weights: a variant or an answerer's is a QA-CLIMS network."""
+    return "baseline" if replicate_of(wildcards.network, REPLICATES)[0] == "baseline" else "ritc"
 
 
 def log_path(rule_name):
@@ -201,10 +237,16 @@ def metered_logs(job):
     return {"stage": log_path(job), "metrics": f"{OUT}/logs/{job}.metrics.json"}
 
 
+def gpu_job_threads(gpus):
+    """The threads of a GPU job: 4 per GPU (data loading), which the Slurm profile's `cpus_per_gpu` allocates,
+    or cpu_threads where device is cpu, as the job then keeps about one core busy whatever it reserves."""
+    return config["cpu_threads"] if config["device"] == "cpu" else 4 * gpus
+
+
 def gpu_stage(gpus, stage_command):
     """The shell command of a GPU job: pinned to GPUs of its own, and torchrun with one process per GPU when
-    there are several. The rule's `gpu` resource is the same ``gpus``, and its threads are 4 per GPU, which
-    the Slurm profile's `cpus_per_gpu` allocates. The rule's log files are ``metered_logs``; the stage writes both."""
+    there are several. The rule's `gpu` resource is the same ``gpus``, and its threads ``gpu_job_threads``.
+    The rule's log files are ``metered_logs``; the stage writes both."""
     pinned = f'{_PYTHON} -m qaclims.runtime.on_gpus --gpus {gpus} -- "$QACLIMS_PYTHON"'
     logged = f"{stage_command} --metrics {{log.metrics:q}} > {{log.stage:q}} 2>&1"
     if gpus <= 1:

@@ -49,7 +49,7 @@ rule train_irn:
         **metered_logs("train_irn"),
     benchmark:
         benchmark_path("train_irn")
-    threads: 4 * config["irn"]["gpus"]
+    threads: gpu_job_threads(config["irn"]["gpus"])
     resources:
         gpu=config["irn"]["gpus"],
         mem_mb=16000,
@@ -79,7 +79,7 @@ rule pseudo_label:
         **metered_logs("pseudo_label/shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/pseudo_label/shard-{{shard}}.tsv"
-    threads: 4
+    threads: gpu_job_threads(1)
     resources:
         gpu=1,
         mem_mb=16000,

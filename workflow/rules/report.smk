@@ -27,6 +27,9 @@ rule report_summary:
         variant_summaries=expand(rules.eval_cam.output.summary, network=VARIANTS),
         answerer_summaries=expand(rules.eval_cam.output.summary, network=ANSWERER_OF_NETWORK),
         answerer_answers=expand(rules.answerer_vqa_merge.output.answers, answerer=ANSWERERS),
+        # The scores of the further seeds of `replicates`, for the ablation table over seeds.
+        replicate_summaries=expand(rules.eval_cam.output.summary,
+                                   network=replicates([*SCORED_NETWORKS, *RITC_ALTERNATIVES], FURTHER_SEEDS)),
         pseudo_summary=rules.eval_pseudo.output.summary if SCORES_CAMS else [],
         pseudo_per_class=rules.eval_pseudo.output.per_class if SCORES_CAMS else [],
         pseudo_overlays=(rules.eval_pseudo if SCORES_CAMS else rules.label_overlays).output.overlays,
@@ -80,6 +83,7 @@ rule report_summary:
         " --variants {params.variants} --variant-summaries {input.variant_summaries:q}"
         " --answerers {params.answerers} --answerer-summaries {input.answerer_summaries:q}"
         " --answerer-answers {input.answerer_answers:q}"
+        " --replicate-summaries {input.replicate_summaries:q}"
         + (PSEUDO_SCORE_OPTIONS if SCORES_CAMS else "") + (SEG_SCORE_OPTIONS if SCORES_SEG else "") +
         " --pseudo-overlays {input.pseudo_overlays:q} --answers {input.answers:q} --corpus {input.corpus:q}"
         " --model-scores {input.model_scores:q}"

@@ -17,7 +17,7 @@ rule train_seg:
         **metered_logs("train_seg"),
     benchmark:
         benchmark_path("train_seg")
-    threads: 4 * config["seg"]["gpus"]
+    threads: gpu_job_threads(config["seg"]["gpus"])
     resources:
         gpu=config["seg"]["gpus"],
         mem_mb=32000,
@@ -47,7 +47,7 @@ rule infer_seg:
         **metered_logs("infer_seg/{split}-shard-{shard}"),
     benchmark:
         f"{OUT}/benchmarks/infer_seg/{{split}}-shard-{{shard}}.tsv"
-    threads: 4
+    threads: gpu_job_threads(1)
     resources:
         gpu=1,
         mem_mb=16000,
@@ -125,7 +125,7 @@ if config["predict"]["images"]:
             **metered_logs("predict"),
         benchmark:
             benchmark_path("predict")
-        threads: 4
+        threads: gpu_job_threads(1)
         resources:
             gpu=1,
             mem_mb=16000,

@@ -20,7 +20,7 @@ rule vqa:
         **metered_logs("vqa/shard-{shard}"),
     # No benchmark: the rule is cacheable (see OUTPUT_CACHE).
     cache: OUTPUT_CACHE
-    threads: 4
+    threads: gpu_job_threads(1)
     resources:
         gpu=1,
         mem_mb=16000,
