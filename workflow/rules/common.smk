@@ -37,7 +37,8 @@ VARIANTS = list(ritc_variants(config)) if SCORES_CAMS else []
 EVALUATED_NETWORKS = [*config["make_cam"]["networks"], *VARIANTS]
 # Wildcard constraints: every network, and those that train_ritc trains (QA-CLIMS and its variants).
 ANY_NETWORK = "|".join(["baseline", "ritc", *VARIANTS])
-RITC_NETWORK = "|".join(["ritc", *VARIANTS])
+RITC_NETWORKS = ["ritc", *VARIANTS]
+RITC_NETWORK = "|".join(RITC_NETWORKS)
 DATASET_ROOT = dataset_root(config)
 DEMO_MODELS = demo_model_paths(OUT)
 # The file keys that name a demo stand-in (cam.backbone_weights: demo, ...). From here on they hold the stand-in's
@@ -148,6 +149,16 @@ def gpu_logs(job):
     return {"stage": log_path(job), "metrics": f"{OUT}/logs/{job}.metrics.json"}
 
 
+def curve_path(job):
+    """The training curve table that the training ``job`` (named as in ``gpu_logs``) writes, and the report reads."""
+    return f"{OUT}/logs/{job}.curve.csv"
+
+
+def training_logs(job):
+    """A training job's log files: those of every GPU job, and its curve table."""
+    return {**gpu_logs(job), "curve": curve_path(job)}
+
+
 def gpu_stage(gpus, stage_command):
     """The shell command of a GPU job: pinned to GPUs of its own, and torchrun with one process per GPU when
     there are several. The rule's `gpu` resource is the same ``gpus``, and its threads are 4 per GPU, which
@@ -157,6 +168,19 @@ def gpu_stage(gpus, stage_command):
     if gpus <= 1:
         return f"{pinned} -m qaclims {logged}"
     return f"{pinned} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m qaclims {logged}"
+
+
+def training_stage(gpus, stage_command):
+    """The shell command of a training job: a GPU job (``gpu_stage``) that writes its curve to its log
+    ``curve`` (``training_logs``) and to its TensorBoard folder, the param ``tensorboard``
+    (`tensorboard/<rule>/<network>`, which Snakemake does not own, as it does not own the checkpoints)."""
+    return gpu_stage(gpus, f"{stage_command} --curve {{log.curve:q}} --tensorboard {{params.tensorboard:q}}")
+
+
+def training_chart(rule_name, figure):
+    """The report entry of the chart of the training curves of ``rule_name``, captioned ``figure``."""
+    return report(f"{OUT}/report/training/{rule_name}.svg", caption="../report/training.rst", category="Training",
+                  labels={"figure": figure})
 
 
 def minutes_per_attempt(minutes):

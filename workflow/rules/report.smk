@@ -11,6 +11,14 @@ SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input
 # metrics file (the GPU rules, see gpu_logs), in the order of the rule files, which is the pipeline's order. The
 # resources table lists them in this order, and names those without either record (not part of this run).
 REPORTED_RULES = [rule.name for rule in workflow.rules if rule.benchmark or "metrics" in rule.log.keys()]
+# The trainings' curve tables, read (not declared: they are logs) for a chart per training rule, each
+# table as LABEL=PATH, the label naming the network as its weights and its TensorBoard folder do.
+TRAINING_CURVES = {
+    "train_cam": [f"baseline={curve_path('train_cam')}"],
+    "train_ritc": [f"{network}={curve_path(f'train_ritc/{network}')}" for network in RITC_NETWORKS],
+    "train_irn": [f"irn={curve_path('train_irn')}"],
+    "train_seg": [f"deeplab={curve_path('train_seg')}"],
+}
 
 
 rule report_summary:
@@ -52,6 +60,10 @@ rule report_summary:
                            category="VQA and corpus", labels={"figure": "answers and corpus texts"}),
         stage_resources=report(f"{OUT}/report/stage_resources.html", caption="../report/stage_resources.rst",
                                category="Resources", labels={"figure": "time and memory per rule"}),
+        train_cam=training_chart("train_cam", "baseline CAM training"),
+        train_ritc=training_chart("train_ritc", "QA-CLIMS training and its variants"),
+        train_irn=training_chart("train_irn", "IRNet training"),
+        train_seg=training_chart("train_seg", "DeepLab training"),
     params:
         config=stage_config("report_summary"),
         code=stage_code("report_summary"),
@@ -61,6 +73,7 @@ rule report_summary:
         benchmarks=f"{OUT}/benchmarks",
         stage_metrics=f"{OUT}/logs",
         rules=REPORTED_RULES,
+        **TRAINING_CURVES,
     log:
         log_path("report_summary"),
     threads: 1
@@ -80,4 +93,6 @@ rule report_summary:
         " --miou {output.miou:q} --ablation {output.ablation:q} --per-class-iou {output.per_class_iou:q}"
         " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
         " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"
-        " --stage-resources {output.stage_resources:q} > {log:q} 2>&1")
+        " --stage-resources {output.stage_resources:q}"
+        + "".join(f" --training-chart {{output.{name}:q}} {{params.{name}:q}}" for name in TRAINING_CURVES) +
+        " > {log:q} 2>&1")
