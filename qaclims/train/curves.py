@@ -66,10 +66,11 @@ class TrainingCurve:
             writer.close()
 
 
-def csv_lines(points: Sequence[CurvePoint], header: bool) -> str:
-    """Points as CSV lines under the columns of the first; floats as Python writes them, so they read back exactly."""
+def csv_lines(points: Sequence[CurvePoint], columns: list[str], header: bool) -> str:
+    """Points as CSV lines; floats as Python writes them, so that they read back exactly. A point with a tag
+    that is not one of the ``columns`` is refused."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(points[0]), lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     if header:
         writer.writeheader()
     writer.writerows(points)
@@ -87,21 +88,23 @@ class CurveCsv:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.descriptor: int | None = None
+        self.columns: list[str] = []
 
     def restart(self, points: Sequence[CurvePoint]) -> None:
         self.close()
         if not points:
             self.path.unlink(missing_ok=True)
             return
+        self.columns = list(points[0])
         with atomic_path(self.path) as partial:
-            partial.write_text(csv_lines(points, header=True))
+            partial.write_text(csv_lines(points, self.columns, header=True))
         self.descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
     def add(self, point: CurvePoint) -> None:
         if self.descriptor is None:
             self.restart([point])
         else:
-            os.write(self.descriptor, csv_lines([point], header=False).encode())
+            os.write(self.descriptor, csv_lines([point], self.columns, header=False).encode())
 
     def close(self) -> None:
         if self.descriptor is not None:
