@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from qaclims.report.training import Curve
 from qaclims.train.curves import LEARNING_RATE, LOSS, STEP
@@ -100,6 +101,7 @@ def training_curves_figure(curves: Sequence[Curve]) -> Figure:
                      fontsize="small", title="parameter group", title_fontsize="small")
     for panel in axes[:panels]:
         panel.set_xlabel("step")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
     for panel in axes[panels:]:
         panel.set_axis_off()
