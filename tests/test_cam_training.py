@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from helpers import fake_ovseg_state, indexed_demo_dataset, kill_after_first_checkpoint
+from tensorboard.backend.event_processing import event_accumulator
 
 from qaclims.cam.ritc_losses import (
     background_region_contrastive_loss,
@@ -447,12 +448,14 @@ def small_dataset(tmp_path_factory):
 
 
 def train_cam_command(index, out, checkpoints, dataset, **recipe):
+    """The train-cam command line, its curve written beside the weights ``out``: a table and a TensorBoard folder."""
     config = {"device": "cpu", "dataset": dataset,
               "cam": {"backbone": "resnet10", "backbone_weights": "none",
                       "baseline": {"epochs": 5, "batch_size": 2, "crop_size": 64, "resize_long": [64, 96],
                                    "checkpoint_every": 3, "log_every": 1, **recipe}}}
     return [sys.executable, "-m", "qaclims", "train-cam", "--config", json.dumps(config), "--index", str(index),
-            "--out", str(out), "--checkpoint-dir", str(checkpoints), "--threads", "1"]
+            "--out", str(out), "--checkpoint-dir", str(checkpoints), "--threads", "1",
+            "--curve", str(out.with_suffix(".curve.csv")), "--tensorboard", str(out.with_suffix(".tensorboard"))]
 
 
 def single_thread_env():
@@ -491,6 +494,14 @@ def test_a_killed_training_resumes_to_the_same_weights(small_dataset):
     b = torch.load(resumed, weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
     assert all(torch.equal(a[key], b[key]) for key in a)
+    # The curve too, but for the speed: each step once, none of the killed run's steps after its checkpoint.
+    whole, continued = (pd.read_csv(out.with_suffix(".curve.csv")) for out in (uninterrupted, resumed))
+    assert continued["step"].tolist() == list(range(1, 31))
+    pd.testing.assert_frame_equal(continued.drop(columns="images_per_second"),
+                                  whole.drop(columns="images_per_second"))
+    events = event_accumulator.EventAccumulator(str(resumed.with_suffix(".tensorboard")))
+    events.Reload()
+    assert [event.step for event in events.Scalars("loss/total")] == list(range(1, 31))
 
 
 def test_a_diverging_loss_stops_with_the_step_and_keeps_the_checkpoint(small_dataset):
@@ -525,6 +536,8 @@ def test_torchrun_with_two_processes_trains_like_one_process(small_dataset):
     ddp = subprocess.run(launcher + command[3:], capture_output=True, text=True, env=single_thread_env())
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stdout.count("step 12/12") == 1  # logged by the main process only
+    assert pd.read_csv(base / "ddp.curve.csv")["step"].tolist() == list(range(1, 13))
+    assert len(list((base / "ddp.tensorboard").iterdir())) == 1
     a = torch.load(base / "single.pt", weights_only=True)["state_dict"]
     b = torch.load(base / "ddp.pt", weights_only=True)["state_dict"]
     assert all(torch.allclose(a[key].float(), b[key].float(), atol=1e-4) for key in a)

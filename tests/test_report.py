@@ -18,7 +18,12 @@ from qaclims.report.ablation import (
     ablation_text,
     overrides_in_words,
 )
-from qaclims.report.charts import per_class_iou_figure, svg_text, threshold_sweep_figure
+from qaclims.report.charts import (
+    per_class_iou_figure,
+    svg_text,
+    threshold_sweep_figure,
+    training_curves_figure,
+)
 from qaclims.report.html import page, table
 from qaclims.report.inputs import read_summary, read_table
 from qaclims.report.overlays import CAPTION_HEIGHT, GAP, overlay_montage, stacked_rows
@@ -33,6 +38,7 @@ from qaclims.report.resources import (
 )
 from qaclims.report.scores import miou_html, miou_table, per_class_iou
 from qaclims.report.seed_ablation import seed_tables, seed_tables_html, seed_tables_text
+from qaclims.report.training import labelled_paths, read_curves
 from qaclims.report.vqa_samples import (
     pair_table,
     pick_images,
@@ -40,6 +46,7 @@ from qaclims.report.vqa_samples import (
     with_answerers,
 )
 from qaclims.stages.report_summary import CAM_SUMMARY_KEYS, summaries_by_seed
+from qaclims.train.curves import CurveCsv
 
 # Arbitrary inputs, not the scores of any run: each figure differs from the others, so a figure put in
 # the wrong row shows.
@@ -233,6 +240,49 @@ def test_threshold_sweep_figure_plots_every_point_and_marks_the_picked_best():
     assert best_points == [pytest.approx((0.30, 59.0)), pytest.approx((0.25, 65.0))]
     fixed = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
     assert len(fixed) == 1 and fixed[0].get_xdata()[0] == 0.15
+
+
+def write_curve(path, points: list[dict]) -> str:
+    table = CurveCsv(path)
+    for point in points:
+        table.add(point)
+    table.close()
+    return str(path)
+
+
+def ritc_like_points(scale: float) -> list[dict]:
+    return [{"step": step, "loss/foreground": scale / step, "loss/background": scale * step, "loss/total": 2.0 * step,
+             "lr/backbone": 0.1 / step, "lr/head": 1.0 / step, "images_per_second": 30.0} for step in (2, 4, 6)]
+
+
+def test_training_curves_chart_has_a_panel_per_loss_term_and_of_learning_rates_with_a_line_per_training(tmp_path):
+    paths = {"ritc": write_curve(tmp_path / "ritc.csv", ritc_like_points(1.0)),
+             "area_only": write_curve(tmp_path / "area_only.csv", ritc_like_points(3.0)),
+             "never_written": str(tmp_path / "never_written.csv")}
+    curves, missing = read_curves(paths)
+    assert [curve.label for curve in curves] == ["ritc", "area_only"] and missing == ["never_written"]
+    figure = training_curves_figure(curves)
+    panels = [axes for axes in figure.axes if axes.get_visible() and axes.axison]
+    assert [axes.get_title() for axes in panels] == ["foreground loss", "background loss", "total loss",
+                                                     "learning rate"]
+    for axes, term in zip(panels, ("foreground", "background", "total")):
+        lines = axes.get_lines()
+        assert [line.get_color() for line in lines] == ["C0", "C1"]  # a training's colour in every panel
+        for line, scale in zip(lines, (1.0, 3.0)):
+            np.testing.assert_allclose(line.get_xdata(), [2, 4, 6])
+            np.testing.assert_allclose(line.get_ydata(), [point[f"loss/{term}"] for point in ritc_like_points(scale)])
+    rates = panels[3].get_lines()
+    assert [(line.get_color(), line.get_linestyle()) for line in rates] == [("C0", "-"), ("C0", "--"), ("C1", "-"),
+                                                                            ("C1", "--")]
+    np.testing.assert_allclose(rates[1].get_ydata(), [0.5, 0.25, 1 / 6])
+    assert [text.get_text() for text in panels[3].get_legend().get_texts()] == ["backbone", "head"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["ritc", "area_only"]
+
+
+def test_curve_tables_are_given_with_the_label_of_their_lines():
+    assert labelled_paths(["ritc=logs/a=b.csv"]) == {"ritc": "logs/a=b.csv"}
+    with pytest.raises(QaclimsError, match="as LABEL=PATH, not logs/ritc.curve.csv"):
+        labelled_paths(["logs/ritc.curve.csv"])
 
 
 def test_svg_text_is_an_svg_and_the_same_for_the_same_figure():

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from workflow_runs import (
@@ -124,3 +125,7 @@ def test_a_killed_run_resumes_training_and_redoes_only_unfinished_shards(tmp_pat
     uninterrupted = snakemake(checkout, never_killed, "--configfile", config)
     assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
     assert_same_scores_and_weights(results, never_killed / "results")
+    # IRNet's curve too, but for the speed: the steps the killed job logged after its checkpoint are not doubled.
+    resumed_curve, whole_curve = (pd.read_csv(folder / "logs" / "train_irn.curve.csv").drop(columns="images_per_second")
+                                  for folder in (results, never_killed / "results"))
+    pd.testing.assert_frame_equal(resumed_curve, whole_curve)

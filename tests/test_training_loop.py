@@ -1,18 +1,21 @@
-"""The training loop runs exactly the configured number of steps, by epochs or by iterations, logs its speed, and
-resumes only from checkpoints of the same inputs."""
+"""The training loop runs exactly the configured number of steps, by epochs or by iterations, logs its speed and
+its curve, and resumes only from checkpoints of the same inputs."""
 
 import argparse
 import json
 import os
 import re
 
+import pandas as pd
 import pytest
 import torch
+from tensorboard.backend.event_processing import event_accumulator
 
 from qaclims.config import load_stage_config
 from qaclims.errors import QaclimsError
 from qaclims.models.weights import load_weights
 from qaclims.stage_keys import stage_keys
+from qaclims.train.curves import CurveCsv, TensorBoardCurve
 from qaclims.train.distributed import Processes
 from qaclims.train.loop import LoopSettings, run_training
 from qaclims.train.optim import poly_schedule
@@ -113,7 +116,7 @@ class InputFileSet(CountingSet):
 
 
 class Killed(Exception):
-    pass
+    """Stands for the kill of a training process."""
 
 
 def write_input(path, scale: float) -> None:
@@ -128,7 +131,7 @@ def train_cam_session(base, input_path, checkpoints, killed_at_step: int | None 
     config = load_stage_config([json.dumps({"device": "cpu", "cam": {"baseline": recipe}})], "train_cam",
                                stage_keys("train_cam"))
     args = argparse.Namespace(config=config, out=str(base / "weights.pt"), checkpoint_dir=str(checkpoints),
-                              threads=1, metrics=None)
+                              threads=1, metrics=None, curve=None, tensorboard=None)
     session = start_training(args, InputFileSet(input_path), config["cam"]["baseline"], 0, "qaclims.stages.train_cam",
                              [str(input_path)])
     torch.manual_seed(0)
@@ -184,3 +187,68 @@ def test_a_diverging_loss_names_the_last_checkpoint_only_when_one_was_written(tm
     written = diverging_step > 2  # the checkpoint of step 2
     assert (f"The last good checkpoint is {tmp_path / 'ckpt' / 'last.pt'};" in str(error.value)) == written
     assert ("checkpoint" in str(error.value)) == written
+
+
+def curve_training(tmp_path, name: str, crash_at_call: int | None = None) -> list[dict[str, float]]:
+    """Six steps of one sample a step, checkpointed every second step, logged every step, its curve written under
+    ``tmp_path``/``name``; the training raises in its ``crash_at_call``-th loss step, if given, as a killed one stops.
+    Return the losses of each step it took."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD([{"params": model.parameters(), "name": "weights"}], lr=0.1)
+    settings = LoopSettings(batch_size=1, seed=0, checkpoint_every=2, log_every=1, workers=0, iterations=6)
+    writers = [CurveCsv(tmp_path / f"{name}.csv"), TensorBoardCurve(tmp_path / name)]
+    taken = []
+
+    def loss_step(images, labels, samples):
+        if len(taken) + 1 == crash_at_call:
+            raise Killed
+        fit = ((model(images) - labels) ** 2).mean()
+        taken.append({"fit": fit.item(), "total": 2 * fit.item()})
+        return {"fit": fit, "total": 2 * fit}
+
+    try:
+        run_training(model, CountingSet(), loss_step, optimizer, poly_schedule(optimizer, 6), settings,
+                     Processes(0, 1, torch.device("cpu")), str(tmp_path / "ckpt" / name), "key", writers)
+    except Killed:
+        for writer in writers:  # as the process's end would
+            writer.close()
+    return taken
+
+
+def scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the event files in ``folder``, as TensorBoard reads them: (step, value) per tag."""
+    events = event_accumulator.EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_the_curve_table_and_event_files_hold_each_logged_step_with_its_losses_learning_rates_and_speed(tmp_path):
+    taken = curve_training(tmp_path, "run")
+    table = pd.read_csv(tmp_path / "run.csv")
+    assert list(table.columns) == ["step", "loss/fit", "loss/total", "lr/weights", "images_per_second"]
+    assert table["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    # The losses exactly as the loss step gave them; the learning rate with which each step was taken.
+    assert table["loss/fit"].tolist() == [losses["fit"] for losses in taken]
+    assert table["loss/total"].tolist() == [losses["total"] for losses in taken]
+    assert table["lr/weights"].tolist() == pytest.approx([0.1 * (1 - step / 6) ** 0.9 for step in range(6)])
+    assert (table["images_per_second"] > 0).all()
+    events = scalars(tmp_path / "run")
+    assert set(events) == set(table.columns) - {"step"}
+    for tag, points in events.items():
+        assert [step for step, _ in points] == [1, 2, 3, 4, 5, 6], tag
+        assert [value for _, value in points] == pytest.approx(table[tag].tolist(), rel=1e-6), tag
+
+
+def test_a_resumed_training_writes_the_curve_of_one_that_never_stopped(tmp_path):
+    curve_training(tmp_path, "whole")
+    # Stopped in step 6: step 5 is logged, but the checkpoint is step 4's, so the rerun takes steps 5 and 6 again.
+    assert len(curve_training(tmp_path, "resumed", crash_at_call=6)) == 5
+    assert pd.read_csv(tmp_path / "resumed.csv")["step"].tolist() == [1, 2, 3, 4, 5]
+    assert len(curve_training(tmp_path, "resumed")) == 2
+    whole, resumed = (pd.read_csv(tmp_path / f"{name}.csv").drop(columns="images_per_second")
+                      for name in ("whole", "resumed"))
+    pd.testing.assert_frame_equal(resumed, whole)
+    whole_events, resumed_events = scalars(tmp_path / "whole"), scalars(tmp_path / "resumed")
+    assert resumed_events["loss/total"] == whole_events["loss/total"]  # every step once, the rerun's 5th
+    assert resumed_events["lr/weights"] == whole_events["lr/weights"]

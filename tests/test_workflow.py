@@ -20,6 +20,7 @@ import torch
 import yaml
 from PIL import Image
 from system_packages import debian_executable
+from tensorboard.backend.event_processing import event_accumulator
 from workflow_runs import (
     REPO,
     TINY,
@@ -355,6 +356,31 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
     assert not list((results / "checkpoints").rglob("last.pt"))
 
 
+# Each training's curve: its job (its log's name) and its TensorBoard folder.
+TRAINING_JOBS = {"train_cam": "train_cam/baseline", **{f"train_ritc/{network}": f"train_ritc/{network}"
+                                                       for network in NETWORKS[1:]},
+                 "train_irn": "train_irn/irn", "train_seg": "train_seg/deeplab"}
+TRAINING_CHARTS = ["train_cam.svg", "train_ritc.svg", "train_irn.svg", "train_seg.svg"]
+
+
+def test_every_training_writes_its_curve_as_its_log_prints_it_and_as_tensorboard_events(finished_run):
+    _, workdir, _ = finished_run
+    results = workdir / "results"
+    for job, folder in TRAINING_JOBS.items():
+        curve = pd.read_csv(results / f"logs/{job}.curve.csv")
+        logged = re.findall(r"step (\d+)/\d+ .*total=(\S+) lr=(\S+) ", (results / f"logs/{job}.log").read_text())
+        first_group = next(column for column in curve.columns if column.startswith("lr/"))
+        assert [(str(step), f"{total:.4f}", f"{lr:.3g}")
+                for step, total, lr in zip(curve["step"], curve["loss/total"], curve[first_group])] == logged, job
+        events = event_accumulator.EventAccumulator(str(results / "tensorboard" / folder))
+        events.Reload()
+        assert set(events.Tags()["scalars"]) == set(curve.columns) - {"step"}, job
+        assert [event.step for event in events.Scalars("loss/total")] == curve["step"].tolist(), job
+    report_log = (results / "logs/report_summary.log").read_text()
+    assert all((results / "report/training" / chart).stat().st_size > 0 for chart in TRAINING_CHARTS)
+    assert "no curve table" not in report_log
+
+
 # The demo's shards: two of ir_label and of pseudo_label.
 REFINE_JOBS = {"ir_label": 2, "train_irn": 1, "pseudo_label": 2, "eval_pseudo": 1, "export": 1, "train_seg": 1,
                "infer_seg": 2, "eval_seg": 1}
@@ -496,11 +522,18 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1400,1000", "--virtual-time-budget=10000"]
 REPORT_CATEGORIES = ["Dataset", "CAM seeds", "Pseudo labels", "Segmentation", "Summary", "Overlays", "VQA and corpus",
-                     "Resources"]
+                     "Resources", "Training"]
 REPORT_SUMMARY_FILES = ["miou.html", "ablation.html", "per_class_iou.svg", "threshold_sweep.svg", "cam_overlays.png",
-                        "label_overlays.png", "vqa_samples.html", "stage_resources.html"]
-# Opens the Summary category once the report's app has started, as a click on it does.
-OPEN_SUMMARY = '<script>window.addEventListener("load", () => setTimeout(() => app.showCategory("Summary"), 100));</script>'
+                        "label_overlays.png", "vqa_samples.html", "stage_resources.html", *TRAINING_CHARTS]
+# The figures that a category lists once it is open.
+CATEGORY_FIGURES = {"Summary": ["mIoU per stage", "ablation table", "IoU per class", "CAM threshold sweep"],
+                    "Training": ["baseline CAM training", "QA-CLIMS training and its variants", "IRNet training",
+                                 "DeepLab training"]}
+
+
+def opening(category: str) -> str:
+    """A script that opens ``category`` once the report's app has started, as a click on it does."""
+    return f'<script>window.addEventListener("load", () => setTimeout(() => app.showCategory("{category}"), 100));</script>'
 
 
 def render(page: Path, folder: Path) -> tuple[np.ndarray, str]:
@@ -533,12 +566,12 @@ def test_the_report_renders_in_a_browser(finished_run, tmp_path):
     assert [category for category in REPORT_CATEGORIES if f"<span>{category}</span>" not in dom] == []
 
     head, _, tail = page.rpartition("</body>")
-    summary = tmp_path / "summary.html"
-    summary.write_text(head + OPEN_SUMMARY + "</body>" + tail)
-    pixels, dom = render(summary, tmp_path)
-    assert pixels.std() > 20
-    assert [figure for figure in ("mIoU per stage", "ablation table", "IoU per class", "CAM threshold sweep")
-            if f">{figure}</td>" not in dom] == []
+    for category, figures in CATEGORY_FIGURES.items():
+        opened = tmp_path / f"{category}.html"
+        opened.write_text(head + opening(category) + "</body>" + tail)
+        pixels, dom = render(opened, tmp_path)
+        assert pixels.std() > 20
+        assert [figure for figure in figures if f">{figure}</td>" not in dom] == [], category
 
     # The ablation table as the report embeds it: the report shows it in a frame, whose document the dump leaves out.
     embedded = re.search(r"data:text/html;charset=utf8;filename=ablation\.html;base64,([A-Za-z0-9+/=]+)", page)

@@ -5,12 +5,18 @@ figure state is involved.
 """
 
 import io
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from qaclims.report.training import Curve
+from qaclims.train.curves import LEARNING_RATE, LOSS, STEP
 
 BAR_WIDTH_INCHES = 0.11  # per bar, so that 21 VOC classes x 5 stages still read
 
@@ -57,6 +63,50 @@ def threshold_sweep_figure(sweeps: Mapping[str, pd.DataFrame], best_thresholds: 
     axes.set_ylabel("mIoU (%)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
+    return figure
+
+
+PANEL_INCHES = (3.6, 2.6)
+GROUP_LINE_STYLES = ["-", "--", ":", "-."]
+MARKED_POINTS = 50  # a curve of this many points or fewer marks them, so that a curve of one point shows
+
+
+def training_curves_figure(curves: Sequence[Curve]) -> Figure:
+    """Losses and learning rates against the step: a panel per loss term, then one of the learning rates.
+
+    Each curve is a line of its own colour in every panel, so that the trainings of one chart (QA-CLIMS and its
+    variants, or the seeds of replicates) compare term by term. In the learning-rate panel each parameter group
+    has a line style of its own.
+    """
+    terms = list(dict.fromkeys(term for curve in curves for term in curve.loss_terms()))
+    groups = list(dict.fromkeys(group for curve in curves for group in curve.parameter_groups()))
+    styles = dict(zip(groups, GROUP_LINE_STYLES * len(groups)))
+    panels = len(terms) + 1
+    columns = min(panels, 3)
+    rows = math.ceil(panels / columns)
+    figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows + 0.4), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    loss_axes, rate_axes = dict(zip(terms, axes)), axes[len(terms)]
+    for index, curve in enumerate(curves):
+        line = {"color": f"C{index % 10}", "marker": "." if len(curve.points) <= MARKED_POINTS else None}
+        steps = curve.points[STEP]
+        for term in curve.loss_terms():
+            loss_axes[term].plot(steps, curve.points[LOSS + term], **line)
+        for group in curve.parameter_groups():
+            rate_axes.plot(steps, curve.points[LEARNING_RATE + group], linestyle=styles[group], **line)
+    for term, panel in loss_axes.items():
+        panel.set_title(f"{term} loss", fontsize="medium")
+    rate_axes.set_title("learning rate", fontsize="medium")
+    rate_axes.legend(handles=[Line2D([], [], color="black", linestyle=styles[group], label=group) for group in groups],
+                     fontsize="small", title="parameter group", title_fontsize="small")
+    for panel in axes[:panels]:
+        panel.set_xlabel("step")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
+    for panel in axes[panels:]:
+        panel.set_axis_off()
+    figure.legend(handles=[Line2D([], [], color=f"C{index % 10}", label=curve.label) for index, curve in enumerate(curves)],
+                  loc="outside upper center", ncols=min(len(curves), 5), frameon=False)
     return figure
 
 

@@ -1,5 +1,5 @@
 """The run report's summary files: mIoU per stage, ablation table, per-class IoU, threshold sweep, overlays, VQA
-samples, resources.
+samples, resources, training curves.
 
 Each output is a single file (the report cannot hold folders), and every HTML page is
 self-contained.
@@ -22,6 +22,7 @@ from qaclims.report.charts import (
     per_class_iou_figure,
     svg_text,
     threshold_sweep_figure,
+    training_curves_figure,
 )
 from qaclims.report.html import note, page, table, thumbnail_uri
 from qaclims.report.inputs import read_summary, read_table
@@ -41,11 +42,13 @@ from qaclims.report.scores import (
     per_class_iou,
 )
 from qaclims.report.seed_ablation import seed_tables, seed_tables_html, seed_tables_text
+from qaclims.report.training import labelled_paths, read_curves
 from qaclims.report.vqa_samples import pick_images, vqa_samples_html, with_answerers
 from qaclims.runtime.atomic import atomic_path, write_text
 from qaclims.stages.shared.arguments import add_config_argument
 
-DESCRIPTION = "summarise a finished run for the report: mIoU table, charts, overlay montages, VQA samples, resources"
+DESCRIPTION = ("summarise a finished run for the report: mIoU table, charts, overlay montages, VQA samples, resources, "
+               "training curves")
 THUMBNAIL_SIZE = 128
 CAM_SUMMARY_KEYS = ["miou", "threshold", "best_miou", "best_threshold", "split", "images",
                     "background_false_activation", "foreground_under_activation", "splits"]
@@ -92,6 +95,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--label-montage", required=True, help="PNG to write")
     parser.add_argument("--vqa-samples", required=True, help="HTML to write")
     parser.add_argument("--stage-resources", required=True, help="HTML to write")
+    parser.add_argument("--training-chart", nargs="+", action="append", default=[], metavar="SVG LABEL=CSV",
+                        help="a chart of training curves: the SVG to write, then the curve tables it draws, each with "
+                             "the label of its lines; repeat for each chart")
 
 
 def save_png(picture: Image.Image, path: str) -> None:
@@ -190,6 +196,16 @@ def write_resources(args) -> None:
           f"{', '.join(missing) or 'none'}")
 
 
+def write_training_charts(args) -> None:
+    """A chart per --training-chart, of the curves whose tables exist."""
+    for svg, *pairs in args.training_chart:
+        curves, missing = read_curves(labelled_paths(pairs))
+        absent = f"no curve table of {', '.join(missing)}: trained by a version that wrote none, or its log was removed"
+        if missing:
+            print(f"{svg}: {absent}")
+        write_text(svg, svg_text(training_curves_figure(curves) if curves else message_figure(absent)))
+
+
 def run(args) -> None:
     settings = args.config["report"]
     scored = bool(args.cam_summaries)
@@ -220,6 +236,7 @@ def run(args) -> None:
     write_overlays(args, index, settings["overlay_images"])
     write_vqa_samples(args, index, settings["vqa_images"])
     write_resources(args)
+    write_training_charts(args)
     if scored:
         print(f"wrote the report summary of {', '.join([*args.networks, *args.variants, *map(answerer_network, args.answerers)])} CAMs, pseudo labels and "
               "segmentation")

@@ -40,7 +40,8 @@ def run(args) -> None:
     boundary, displacement = network.parameter_groups()
     model = distribute(network, session.processes, sync_batch_norm=False)
     optimizer, scheduler = poly_sgd(boundary, displacement, settings["lr"], settings["displacement_lr_multiplier"],
-                                    settings["weight_decay"], settings["momentum"], session.max_steps)
+                                    settings["weight_decay"], settings["momentum"], session.max_steps,
+                                    names=("boundary", "displacement"))
 
     def loss_step(images, label_maps, samples):
         boundary_logits, displacement_field = model(images)

@@ -36,9 +36,10 @@ def run(args) -> None:
     model = distribute(network, session.processes, sync_batch_norm=False)
     lr = settings["lr"]
     optimizer = torch.optim.SGD([
-        {"params": backbone, "lr": lr},
-        {"params": head_weights, "lr": lr * settings["head_lr_multiplier"]},
-        {"params": head_biases, "lr": 2 * lr * settings["head_lr_multiplier"], "weight_decay": 0.0},
+        {"params": backbone, "lr": lr, "name": "backbone"},
+        {"params": head_weights, "lr": lr * settings["head_lr_multiplier"], "name": "head_weights"},
+        {"params": head_biases, "lr": 2 * lr * settings["head_lr_multiplier"], "weight_decay": 0.0,
+         "name": "head_biases"},
     ], lr=lr, momentum=settings["momentum"], weight_decay=settings["weight_decay"])
     scheduler = poly_schedule(optimizer, session.max_steps, settings["poly_power"])
     loss = LOSSES[settings["loss"]]

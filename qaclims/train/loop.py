@@ -1,8 +1,8 @@
-"""The training loop: deterministic batches, checkpoints, resume, and a loss curve in the log."""
+"""The training loop: deterministic batches, checkpoints, resume, and a training curve in the log and its files."""
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +14,7 @@ from qaclims.train.checkpoint import (
     remove_checkpoints,
     save_checkpoint,
 )
+from qaclims.train.curves import CurveWriter, TrainingCurve, curve_point, learning_rates
 from qaclims.train.data import epoch_batches
 from qaclims.train.distributed import Processes
 from qaclims.train.progress import TrainingProgress
@@ -49,16 +50,19 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
 def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
                  loss_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
                  optimizer, scheduler, settings: LoopSettings, processes: Processes,
-                 checkpoint_dir: str, checkpoint_key: str) -> TrainingProgress:
+                 checkpoint_dir: str, checkpoint_key: str,
+                 curve_writers: Sequence[CurveWriter] = ()) -> TrainingProgress:
     """Train for ``settings.max_steps`` steps, resuming from the last checkpoint under ``checkpoint_key``;
     return the progress of this process's steps (its speed).
 
     ``dataset`` yields (images, labels, sample) and augments by its ``epoch`` attribute, which is set
-    here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them.
+    here; ``loss_step(images, labels, samples)`` returns named losses, "total" among them. The main process
+    gives the ``curve_writers`` a point of the training curve at every logged step.
     """
     per_epoch = steps_per_epoch(len(dataset), settings.batch_size)
     max_steps = settings.max_steps(len(dataset))
-    step = load_checkpoint(checkpoint_dir, checkpoint_key, unwrap(model), optimizer, scheduler)
+    step, curve_points = load_checkpoint(checkpoint_dir, checkpoint_key, unwrap(model), optimizer, scheduler)
+    curve = TrainingCurve(curve_points, curve_writers if processes.is_main else [])
     progress = TrainingProgress(step, max_steps, settings.batch_size)
     while step < max_steps:
         epoch, first = divmod(step, per_epoch)
@@ -76,15 +80,19 @@ def run_training(model: torch.nn.Module, dataset: torch.utils.data.Dataset,
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
+            rates = learning_rates(optimizer)  # those of this step, before the schedule moves them on
             scheduler.step()
             step += 1
             progress.step_done()
             if processes.is_main and (step % settings.log_every == 0 or step == max_steps):
+                curve.add(curve_point(step, losses, rates, progress.images_per_second_since_mark()))
                 named = " ".join(f"{name}={value.item():.4f}" for name, value in losses.items())
                 print(f"epoch {epoch + 1}/{math.ceil(max_steps / per_epoch)} step {step}/{max_steps} {named} "
-                      f"lr={scheduler.get_last_lr()[0]:.3g} {progress.text()}", flush=True)
+                      f"lr={next(iter(rates.values())):.3g} {progress.text()}", flush=True)
             if processes.is_main and step % settings.checkpoint_every == 0 and step < max_steps:
-                save_checkpoint(checkpoint_dir, checkpoint_key, step, unwrap(model), optimizer, scheduler)
+                save_checkpoint(checkpoint_dir, checkpoint_key, step, unwrap(model), optimizer, scheduler,
+                                curve.points)
+    curve.close()
     if processes.is_main:
         remove_checkpoints(checkpoint_dir)
     return progress

@@ -23,11 +23,19 @@ class TrainingProgress:
         self.step, self.max_steps, self.images_per_step = first_step, max_steps, images_per_step
         self.steps_taken = 0
         self.images = Throughput(clock)
+        self.marked_images, self.marked_seconds = 0, 0.0
 
     def step_done(self) -> None:
         self.step += 1
         self.steps_taken += 1
         self.images.add(self.images_per_step)
+
+    def images_per_second_since_mark(self) -> float:
+        """The speed since the last call (or the start), so that a curve shows how the speed changes."""
+        seconds = self.images.seconds
+        rate = (self.images.items - self.marked_images) / (seconds - self.marked_seconds)
+        self.marked_images, self.marked_seconds = self.images.items, seconds
+        return rate
 
     def text(self) -> str:
         """``0.250 s/step 32.0 img/s elapsed 0:01:40 eta 0:05:00`` (elapsed in this process)."""

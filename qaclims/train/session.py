@@ -21,6 +21,7 @@ from qaclims.runtime.stage_metrics import (
     write_stage_metrics,
 )
 from qaclims.runtime.work_key import code_version, work_key
+from qaclims.train.curves import CurveCsv, CurveWriter, TensorBoardCurve
 from qaclims.train.distributed import (
     Processes,
     largest_over_processes,
@@ -38,6 +39,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for resumable checkpoints, one subfolder per config and code version")
     parser.add_argument("--threads", type=int, default=1, help="threads of the whole job, shared by its processes; all but one of each share load data")
     add_metrics_argument(parser)
+    parser.add_argument("--curve", help="CSV file to write the training curve to (losses, learning rates, speed)")
+    parser.add_argument("--tensorboard", help="folder of its own for the training curve as TensorBoard event files")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class TrainingSession:
     checkpoint_dir: str
     weights_path: str
     metrics_path: str | None
+    curve_writers: list[CurveWriter]
 
 
 def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, section: DeclaredConfig, seed: int,
@@ -71,7 +75,17 @@ def start_training(args: argparse.Namespace, dataset: torch.utils.data.Dataset, 
     folder = os.path.join(args.checkpoint_dir, work_key(config, version, {}, []))
     key = work_key(config, version, {}, inputs)
     return TrainingSession(dataset, processes, loop, loop.max_steps(len(dataset)), args.config, version, key, folder,
-                           args.out, args.metrics)
+                           args.out, args.metrics, curve_writers(args.curve, args.tensorboard))
+
+
+def curve_writers(csv_path: str | None, tensorboard_folder: str | None) -> list[CurveWriter]:
+    """Writers of the training curve to each of the two places that is given."""
+    writers: list[CurveWriter] = []
+    if csv_path:
+        writers.append(CurveCsv(csv_path))
+    if tensorboard_folder:
+        writers.append(TensorBoardCurve(tensorboard_folder))
+    return writers
 
 
 def train_and_save(session: TrainingSession, model: torch.nn.Module,
@@ -81,7 +95,7 @@ def train_and_save(session: TrainingSession, model: torch.nn.Module,
     group. The metrics give the images per second of all processes together and the largest peak of any one GPU."""
     model.train()
     progress = run_training(model, session.dataset, loss_step, optimizer, scheduler, session.loop, session.processes,
-                            session.checkpoint_dir, session.checkpoint_key)
+                            session.checkpoint_dir, session.checkpoint_key, session.curve_writers)
     peak = peak_gpu_memory_mb(session.processes.device)
     if peak is not None:
         peak = largest_over_processes(peak, session.processes)

@@ -15,8 +15,9 @@ rule train_cam:
         config=stage_config("train_cam", per_network=True),
         code=stage_code("train_cam"),
         checkpoints=f"{OUT}/checkpoints/train_cam/{{network}}",
+        tensorboard=f"{OUT}/tensorboard/train_cam/{{network}}",
     log:
-        **metered_logs("train_cam/{network}"),
+        **training_logs("train_cam/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_cam/{{network}}.tsv"
     threads: gpu_job_threads(config["cam"]["baseline"]["gpus"])
@@ -27,8 +28,8 @@ rule train_cam:
     conda:
         CONDA_ENV
     shell:
-        gpu_stage(config["cam"]["baseline"]["gpus"], "train-cam --config {params.config:q} --index {input.index:q}"
-        " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads}")
+        training_stage(config["cam"]["baseline"]["gpus"], "train-cam --config {params.config:q}"
+        " --index {input.index:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads}")
 
 
 # One job per network: QA-CLIMS (cam/ritc.pt) and each ablation variant of ritc.variants (cam/<variant>.pt), each
@@ -55,8 +56,9 @@ rule train_ritc:
         clip=CLIP_ARGUMENTS,
         # A folder per network: two networks of the same config would otherwise share a checkpoint.
         checkpoints=f"{OUT}/checkpoints/train_ritc/{{network}}",
+        tensorboard=f"{OUT}/tensorboard/train_ritc/{{network}}",
     log:
-        **metered_logs("train_ritc/{network}"),
+        **training_logs("train_ritc/{network}"),
     benchmark:
         f"{OUT}/benchmarks/train_ritc/{{network}}.tsv"
     threads: gpu_job_threads(config["ritc"]["gpus"])
@@ -67,6 +69,6 @@ rule train_ritc:
     conda:
         CONDA_ENV
     shell:
-        gpu_stage(config["ritc"]["gpus"], "train-ritc --config {params.config:q} {params.clip} --index {input.index:q}"
-        " --baseline {input.baseline:q} --corpus {input.corpus:q} --features {input.features:q}"
+        training_stage(config["ritc"]["gpus"], "train-ritc --config {params.config:q} {params.clip}"
+        " --index {input.index:q} --baseline {input.baseline:q} --corpus {input.corpus:q} --features {input.features:q}"
         " --out {output.weights:q} --checkpoint-dir {params.checkpoints:q} --threads {threads}")

@@ -74,9 +74,10 @@ def replicates(networks, seeds=REPLICATES):
 
 # Wildcard constraints: every network, and those that train_cam (the baseline) and train_ritc (QA-CLIMS, its
 # variants and the answerers') train, each of any seed.
-ANY_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(['baseline', 'ritc', *RITC_ALTERNATIVES])})"
+RITC_NETWORKS = ["ritc", *RITC_ALTERNATIVES]
+ANY_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(['baseline', *RITC_NETWORKS])})"
 BASELINE_NETWORK = f"{REPLICATE_PATTERN}baseline"
-RITC_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(['ritc', *RITC_ALTERNATIVES])})"
+RITC_NETWORK = f"{REPLICATE_PATTERN}(?:{'|'.join(RITC_NETWORKS)})"
 DATASET_ROOT = dataset_root(config)
 DEMO_MODELS = demo_model_paths(OUT)
 # The file keys that name a demo stand-in (cam.backbone_weights: demo, ...). From here on they hold the stand-in's
@@ -243,6 +244,17 @@ def gpu_job_threads(gpus):
     return config["cpu_threads"] if config["device"] == "cpu" else 4 * gpus
 
 
+def curve_path(job):
+    """The training curve table that the training ``job`` (named as in ``metered_logs``) writes, and the report
+    reads."""
+    return f"{OUT}/logs/{job}.curve.csv"
+
+
+def training_logs(job):
+    """A training job's log files: those of every metered job, and its curve table."""
+    return {**metered_logs(job), "curve": curve_path(job)}
+
+
 def gpu_stage(gpus, stage_command):
     """The shell command of a GPU job: pinned to GPUs of its own, and torchrun with one process per GPU when
     there are several. The rule's `gpu` resource is the same ``gpus``, and its threads ``gpu_job_threads``.
@@ -252,6 +264,19 @@ def gpu_stage(gpus, stage_command):
     if gpus <= 1:
         return f"{pinned} -m qaclims {logged}"
     return f"{pinned} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m qaclims {logged}"
+
+
+def training_stage(gpus, stage_command):
+    """The shell command of a training job: a GPU job (``gpu_stage``) that writes its curve to its log
+    ``curve`` (``training_logs``) and to its TensorBoard folder, the param ``tensorboard``
+    (`tensorboard/<rule>/<network>`, which Snakemake does not own, as it does not own the checkpoints)."""
+    return gpu_stage(gpus, f"{stage_command} --curve {{log.curve:q}} --tensorboard {{params.tensorboard:q}}")
+
+
+def training_chart(rule_name, figure):
+    """The report entry of the chart of the training curves of ``rule_name``, captioned ``figure``."""
+    return report(f"{OUT}/report/training/{rule_name}.svg", caption="../report/training.rst", category="Training",
+                  labels={"figure": figure})
 
 
 def minutes_per_attempt(minutes):

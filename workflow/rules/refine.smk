@@ -45,8 +45,9 @@ rule train_irn:
         config=stage_config("train_irn"),
         code=stage_code("train_irn"),
         checkpoints=f"{OUT}/checkpoints/train_irn",
+        tensorboard=f"{OUT}/tensorboard/train_irn/irn",
     log:
-        **metered_logs("train_irn"),
+        **training_logs("train_irn"),
     benchmark:
         benchmark_path("train_irn")
     threads: gpu_job_threads(config["irn"]["gpus"])
@@ -57,7 +58,7 @@ rule train_irn:
     conda:
         CONDA_ENV
     shell:
-        gpu_stage(config["irn"]["gpus"], "train-irn --config {params.config:q} --index {input.index:q}"
+        training_stage(config["irn"]["gpus"], "train-irn --config {params.config:q} --index {input.index:q}"
         " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
         " --threads {threads}")
 

@@ -13,6 +13,15 @@ SEG_SCORE_OPTIONS = " --seg-summary {input.seg_summary:q} --seg-per-class {input
 # answerers' rules are part of an answerer comparison only (vqa.answerers).
 REPORTED_RULES = [rule.name for rule in workflow.rules if (rule.benchmark or "metrics" in rule.log.keys())
                   and (ANSWERERS or not rule.name.startswith("answerer_"))]
+# The trainings' curve tables, read (not declared: they are logs) for a chart per training rule, each
+# table as LABEL=PATH, the label naming the network (and its seed, past the first of `replicates`) as its weights
+# and its TensorBoard folder do.
+TRAINING_CURVES = {
+    "train_cam": [f"{network}={curve_path(f'train_cam/{network}')}" for network in replicates(["baseline"])],
+    "train_ritc": [f"{network}={curve_path(f'train_ritc/{network}')}" for network in replicates(RITC_NETWORKS)],
+    "train_irn": [f"irn={curve_path('train_irn')}"],
+    "train_seg": [f"deeplab={curve_path('train_seg')}"],
+}
 
 
 rule report_summary:
@@ -59,6 +68,10 @@ rule report_summary:
                            category="VQA and corpus", labels={"figure": "answers and corpus texts"}),
         stage_resources=report(f"{OUT}/report/stage_resources.html", caption="../report/stage_resources.rst",
                                category="Resources", labels={"figure": "time and memory per rule"}),
+        train_cam=training_chart("train_cam", "baseline CAM training"),
+        train_ritc=training_chart("train_ritc", "QA-CLIMS training and its variants"),
+        train_irn=training_chart("train_irn", "IRNet training"),
+        train_seg=training_chart("train_seg", "DeepLab training"),
     params:
         config=stage_config("report_summary"),
         code=stage_code("report_summary"),
@@ -69,6 +82,7 @@ rule report_summary:
         benchmarks=f"{OUT}/benchmarks",
         stage_metrics=f"{OUT}/logs",
         rules=REPORTED_RULES,
+        **TRAINING_CURVES,
     log:
         log_path("report_summary"),
     threads: 1
@@ -91,4 +105,6 @@ rule report_summary:
         " --miou {output.miou:q} --ablation {output.ablation:q} --per-class-iou {output.per_class_iou:q}"
         " --threshold-sweep {output.threshold_sweep:q} --cam-montage {output.cam_overlays:q}"
         " --label-montage {output.label_overlays:q} --vqa-samples {output.vqa_samples:q}"
-        " --stage-resources {output.stage_resources:q} > {log:q} 2>&1")
+        " --stage-resources {output.stage_resources:q}"
+        + "".join(f" --training-chart {{output.{name}:q}} {{params.{name}:q}}" for name in TRAINING_CURVES) +
+        " > {log:q} 2>&1")

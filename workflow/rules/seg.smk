@@ -13,8 +13,9 @@ rule train_seg:
         config=stage_config("train_seg"),
         code=stage_code("train_seg"),
         checkpoints=f"{OUT}/checkpoints/train_seg",
+        tensorboard=f"{OUT}/tensorboard/train_seg/deeplab",
     log:
-        **metered_logs("train_seg"),
+        **training_logs("train_seg"),
     benchmark:
         benchmark_path("train_seg")
     threads: gpu_job_threads(config["seg"]["gpus"])
@@ -25,7 +26,7 @@ rule train_seg:
     conda:
         CONDA_ENV
     shell:
-        gpu_stage(config["seg"]["gpus"], "train-seg --config {params.config:q} --index {input.index:q}"
+        training_stage(config["seg"]["gpus"], "train-seg --config {params.config:q} --index {input.index:q}"
         " --labels {input.labels:q} --out {output.weights:q} --checkpoint-dir {params.checkpoints:q}"
         " --threads {threads}")
 
