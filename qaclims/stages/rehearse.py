@@ -14,7 +14,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PRESETS = ("voc12", "coco14")
 # The amounts of work by device: images of the training split and of val, the cap on the training batch sizes
 # (None keeps the preset's), DeepLab's iterations. A CPU takes minutes per full-size training step.
-AMOUNTS = {"cpu": (4, 2, 2, 2), "cuda": (32, 8, None, 20)}
+AMOUNTS = {"cpu": (4, 2, 2, 2), "cuda": (16, 4, None, 10)}
 DEFAULT_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "qaclims",
                              "rehearsal")
 
@@ -27,10 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", help="the run folder (default: rehearsal-PRESET-DEVICE in the current folder); "
                                        "a failed run left there goes on where it stopped")
     parser.add_argument("--cache", default=DEFAULT_CACHE, help="folder of the weight files, built once")
-    parser.add_argument("--images", type=int, help="images of the training split (default: 4 on cpu, 32 on cuda)")
-    parser.add_argument("--val-images", type=int, help="images of val (default: 2 on cpu, 8 on cuda)")
+    parser.add_argument("--images", type=int, help="images of the training split (default: 4 on cpu, 16 on cuda)")
+    parser.add_argument("--val-images", type=int, help="images of val (default: 2 on cpu, 4 on cuda)")
     parser.add_argument("--batch-cap", type=int, help="largest training batch (default: 2 on cpu, the preset's on cuda)")
-    parser.add_argument("--seg-iterations", type=int, help="DeepLab's iterations (default: 2 on cpu, 20 on cuda)")
+    parser.add_argument("--seg-iterations", type=int, help="DeepLab's iterations (default: 2 on cpu, 10 on cuda)")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--seed", type=int, default=0)
 
