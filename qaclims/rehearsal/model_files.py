@@ -12,6 +12,7 @@ from PIL import Image
 from qaclims.data.images import imagenet_normalise
 from qaclims.demo.world import world_images
 from qaclims.models.backbone import imagenet_resnet
+from qaclims.models.demo import save_blip
 from qaclims.models.mask_clip import MaskPromptCLIP, load_ovseg_text_tower
 from qaclims.rehearsal import weights
 from qaclims.text.clip_text import load_clip
@@ -77,15 +78,13 @@ def build_model_files(files: ModelFiles, config: dict, seed: int, blip_layers: d
     if not os.path.isdir(files.blip_processor):
         weights.write_blip_processor(files.blip_processor, processor)
         written.append(files.blip_processor)
-    for path, image_size in ((files.blip_folder, HUB_IMAGE_SIZE), (files.blip_original, ORIGINAL_IMAGE_SIZE)):
-        if os.path.exists(path):
-            continue
-        model = weights.random_blip(image_size, blip_layers, seed)
-        if path == files.blip_folder:
-            weights.write_blip_folder(path, model, processor)
-        else:
-            weights.write_blip_original(path, model)
-        written.append(path)
+    # The hub's layout (the model with its processor, at the hub's 384 px) and BLIP's own file (480 px).
+    blip_writers = ((files.blip_folder, HUB_IMAGE_SIZE, lambda path, model: save_blip(path, model, processor)),
+                    (files.blip_original, ORIGINAL_IMAGE_SIZE, weights.write_blip_original))
+    for path, image_size, write in blip_writers:
+        if not os.path.exists(path):
+            write(path, weights.random_blip(image_size, blip_layers, seed))
+            written.append(path)
     if not (os.path.exists(files.clip_checkpoint) and os.path.exists(files.ovseg_checkpoint)):
         clip_model = weights.random_open_clip(config["clip"]["model"], clip_config_dir, seed)
         weights.write_safetensors(files.clip_checkpoint, clip_model)

@@ -27,10 +27,9 @@ from transformers import (
     BlipProcessor,
 )
 
-from qaclims.demo.pretrain_clip import write_ovseg_checkpoint
 from qaclims.models.backbone import ARCHITECTURES
-from qaclims.models.demo import ANSWER_WORDS, save_blip
-from qaclims.models.mask_clip import MaskPromptCLIP
+from qaclims.models.demo import ANSWER_WORDS
+from qaclims.models.mask_clip import MaskPromptCLIP, write_ovseg_checkpoint
 from qaclims.rehearsal.batch_norm import calibrate_batch_norm
 from qaclims.runtime.atomic import atomic_directory, atomic_path
 from qaclims.vqa.blip_checkpoint import (
@@ -84,11 +83,6 @@ def random_blip(image_size: int, layers: dict | None, seed: int) -> BlipForQuest
 def write_blip_processor(directory: str, processor: BlipProcessor) -> None:
     with atomic_directory(directory) as staging:
         processor.save_pretrained(staging)
-
-
-def write_blip_folder(directory: str, model: BlipForQuestionAnswering, processor: BlipProcessor) -> None:
-    """The hub's layout: the model and its processor in one folder."""
-    save_blip(directory, model, processor)
 
 
 def write_blip_original(path: str, model: BlipForQuestionAnswering) -> None:
