@@ -45,9 +45,11 @@ class ModelFiles:
 
 def model_files(cache: str, config: dict) -> ModelFiles:
     clip_name = config["clip"]["model"]
+    # The processors' vocabularies hold the words of the dataset's class names, as BERT's holds most of them.
+    kind = config["dataset"]["kind"]
     return ModelFiles(
-        blip_folder=os.path.join(cache, f"blip-vqa-base-{HUB_IMAGE_SIZE}"),
-        blip_processor=os.path.join(cache, "blip-processor"),
+        blip_folder=os.path.join(cache, f"blip-vqa-base-{HUB_IMAGE_SIZE}-{kind}"),
+        blip_processor=os.path.join(cache, f"blip-processor-{kind}"),
         blip_original=os.path.join(cache, "model_base_vqa_capfilt_large.pth"),
         clip_checkpoint=os.path.join(cache, f"{clip_name}.safetensors"),
         ovseg_checkpoint=os.path.join(cache, f"ovseg-{clip_name}-depth{config['ritc']['mask_prompt_depth']}.pth"),
