@@ -104,26 +104,29 @@ def test_rule_work_counts_the_presets_full_recipe():
 
 
 def test_forecast_adds_the_time_outside_the_loop_to_the_full_work_at_the_loops_rate():
-    measured = pd.DataFrame({"jobs": [1, 2, 1, 1], "wall_seconds": [260.0, 10.0, 30.0, 50.0],
-                             "peak_rss_mb": [12000.0, 500.0, 3000.0, float("nan")],
-                             "items": [4.0, float("nan"), float("nan"), 96.0],
-                             "loop_seconds": [200.0, float("nan"), float("nan"), 50.0],
-                             "peak_gpu_mb": [float("nan")] * 4, "unit": ["img", None, None, "q"]},
-                            index=pd.Index(["train_ritc", "eval_cam", "corpus", "vqa"], name="rule"))
-    table = forecast.forecast(measured, {"eval_cam": 4, "corpus": None},
-                              {"train_ritc": 1000, "eval_cam": 400, "corpus": None, "vqa": 9600}, {"train_ritc": 2})
+    nan = float("nan")
+    measured = pd.DataFrame({"jobs": [1, 2, 1, 1, 1], "wall_seconds": [260.0, 10.0, 30.0, 50.0, 3.0],
+                             "peak_rss_mb": [12000.0, 500.0, 3000.0, nan, 100.0],
+                             "items": [4.0, nan, nan, 96.0, nan], "loop_seconds": [200.0, nan, nan, 50.0, nan],
+                             "peak_gpu_mb": [nan] * 5, "unit": ["img", None, None, "q", None]},
+                            index=pd.Index(["train_ritc", "eval_cam", "corpus", "vqa", "vqa_merge"], name="rule"))
+    table = forecast.forecast(measured, {"eval_cam": 4, "corpus": None, "vqa_merge": 96},
+                              {"train_ritc": 1000, "eval_cam": 400, "corpus": None, "vqa": 9600, "vqa_merge": 9600},
+                              {"train_ritc": 2})
     rows = table.set_index("rule")
-    assert list(rows.index) == ["vqa", "corpus", "train_ritc", "eval_cam"]  # the workflow's order
+    assert list(rows.index) == ["vqa", "vqa_merge", "corpus", "train_ritc", "eval_cam"]  # the workflow's order
     assert rows.loc["train_ritc", "forecast_seconds"] == pytest.approx(60 + 1000 * 50)
     assert rows.loc["train_ritc", "seconds_per_item"] == pytest.approx(50)
     assert rows.loc["eval_cam", "forecast_seconds"] == pytest.approx(10 * 400 / 4)
     assert rows.loc["corpus", "forecast_seconds"] == 30
     assert rows.loc["vqa", "forecast_seconds"] == pytest.approx(9600 * 50 / 96)
+    assert rows.loc["vqa_merge", "forecast_seconds"] == pytest.approx(3 * 9600 / 96)
+    assert list(rows["unit"]) == ["q", "q", "img", "img", "img"]
     text = forecast.forecast_table(table, "GPU")
     total = text.splitlines()[-1]
-    assert total.startswith("| all | 5 |")
+    assert total.startswith("| all | 6 |")
     # Hours on the device (the sum of the forecasts) and GPU-hours (train_ritc holds 2 GPUs).
-    expected_seconds = 60 + 50000 + 1000 + 30 + 5000
+    expected_seconds = 60 + 50000 + 1000 + 30 + 5000 + 300
     assert total.endswith(f"| {expected_seconds / 3600:,.1f} h | {(expected_seconds + 50060) / 3600:,.1f} |")
 
 

@@ -19,6 +19,8 @@ LABELS_PER_IMAGE = {"voc12": 1.4, "coco14": 2.9}
 RULE_ORDER = ("index", "dataset_report", "vqa", "vqa_merge", "corpus", "train_cam", "train_ritc", "make_cam",
               "eval_cam", "cam_overlays", "ir_label", "train_irn", "pseudo_label", "eval_pseudo", "label_overlays",
               "export", "train_seg", "infer_seg", "eval_seg", "seg_submission", "report_summary")
+# What a rule's work is counted in where it writes no metrics: images, but questions for the merge of the answers.
+UNITS = {"vqa_merge": "q"}
 FORECAST_COLUMNS = ["rule", "jobs", "wall_seconds", "work_done", "seconds_per_item", "unit", "peak_rss_mb",
                     "peak_gpu_mb", "full_work", "forecast_seconds", "devices"]
 
@@ -84,7 +86,7 @@ def forecast(measured: pd.DataFrame, rehearsal_work: dict[str, float | None], fu
         full = full_work.get(rule)
         has_loop = not pd.isna(row["items"]) and row["items"] > 0 and row["loop_seconds"] > 0
         done = row["items"] if has_loop else rehearsal_work.get(rule)
-        unit = row["unit"] if has_loop else "img"
+        unit = row["unit"] if has_loop else UNITS.get(rule, "img")
         per_item = row["loop_seconds"] / done if has_loop else (row["wall_seconds"] / done if done else math.nan)
         if full is None or not done:
             predicted = row["wall_seconds"]
