@@ -116,8 +116,9 @@ def forecast_text(args, preset: dict, preset_path: Path, site_path: Path, amount
     table = full_recipe_forecast(measured, preset, full_sizes, rehearsal, amounts.images, labels_per_image,
                                  args.gpus)
     sizes = ", ".join(f"{split} {count:,}" for split, count in full_sizes.items())
-    return (f"rehearsal of {args.preset} on {args.device}, {args.gpus} GPU(s) on cuda; the forecast is the full "
-            f"recipe on {sizes} images\n\n" + forecast_table(table, "GPU" if args.device == "cuda" else None))
+    gpus = f" with {args.gpus} GPU(s)" if args.device == "cuda" else ""
+    return (f"rehearsal of {args.preset} on {args.device}{gpus}; the forecast is the full recipe on {sizes} "
+            "images\n\n" + forecast_table(table, "GPU" if args.device == "cuda" else None))
 
 
 def run(args) -> None:
