@@ -6,14 +6,15 @@ import json
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from workflow_runs import REPO, dry_run_plan, snakemake, write_config
 
 from qaclims.cli import main
 from qaclims.config import load_config, merge
-from qaclims.models.backbone import ARCHITECTURES
+from qaclims.models.backbone import freeze_batch_norm
+from qaclims.models.deeplab import DeepLabV2
 from qaclims.models.demo import TINY_LAYERS, demo_clip_config
 from qaclims.rehearsal import forecast
-from qaclims.rehearsal.batch_norm import calibrate_batch_norm
 from qaclims.rehearsal.dataset import write_dataset
 from qaclims.rehearsal.model_files import (
     build_model_files,
@@ -22,9 +23,16 @@ from qaclims.rehearsal.model_files import (
     model_files,
 )
 from qaclims.rehearsal.site import Amounts, site_config
-from qaclims.rehearsal.weights import BERT_SPECIAL_IDS, BERT_VOCAB_SIZE, blip_processor
+from qaclims.rehearsal.weights import (
+    BERT_SPECIAL_IDS,
+    BERT_VOCAB_SIZE,
+    blip_processor,
+    write_resnet,
+)
 from qaclims.run_layout import DEMO_CLIP_NAME
+from qaclims.seg.objective import balanced_cross_entropy
 from qaclims.stages.rehearse import split_sizes
+from qaclims.train.optim import poly_sgd
 
 PRESETS = {name: REPO / "workflow" / "configs" / f"{name}.yaml" for name in ("voc12", "coco14")}
 SIZES = {"voc12": {"train": 1, "train_aug": 2, "val": 1}, "coco14": {"train": 2, "val": 1}}
@@ -76,19 +84,28 @@ def test_weight_files_at_a_small_width_load_through_the_stages_loaders(tmp_path,
     assert files.clip_checkpoint.endswith(".safetensors")
 
 
-def test_batch_norm_calibration_keeps_a_random_resnet101s_features_at_a_sane_scale():
+def test_deeplab_on_the_rehearsals_resnet101_trains_at_the_presets_learning_rate_without_blowing_up(tmp_path):
+    # Without the scaled residual branches the losses were 107, 3e6, NaN, NaN; with them 4.8, 12.7, 8.4, 4.1.
+    seg = preset("voc12")["seg"]
+    weights = str(tmp_path / "resnet101.pth")
+    write_resnet(weights, "resnet101", calibration_images(["cat", "dog"], 0, count=2, size=96), 0)
     torch.manual_seed(0)
-    resnet = ARCHITECTURES["resnet101"]().eval()
-    images = calibration_images(["cat", "dog"], 0, count=2, size=64)
-    features = torch.nn.Sequential(*list(resnet.children())[:-3])  # up to layer3, where DeepLab's loss blew up
-
-    with torch.no_grad():
-        before = features(images).std().item()
-        calibrate_batch_norm(resnet, images, batch_size=2)
-        after = features(images).std().item()
-    assert before > 1e3
-    assert 0.1 < after < 30
-    assert not resnet.training
+    model = DeepLabV2("resnet101", 21, weights, tuple(seg["aspp_rates"])).train()
+    freeze_batch_norm(model)
+    optimizer, _ = poly_sgd(list(model.backbone.parameters()), list(model.head.parameters()), seg["lr"],
+                            seg["head_lr_multiplier"], seg["weight_decay"], seg["momentum"], seg["iterations"])
+    images = calibration_images(["cat", "dog"], 1, count=2, size=97)
+    labels = torch.randint(0, 21, (2, 13, 13), generator=torch.Generator().manual_seed(0))
+    losses = []
+    for _ in range(4):
+        logits = model(images)
+        sized = F.interpolate(labels[:, None].float(), size=logits.shape[2:])[:, 0].long()
+        loss = balanced_cross_entropy(logits, sized)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(0 < value < 30 for value in losses), losses
 
 
 def test_rule_work_counts_the_presets_full_recipe():

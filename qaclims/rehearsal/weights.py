@@ -30,7 +30,7 @@ from transformers import (
 from qaclims.models.backbone import ARCHITECTURES
 from qaclims.models.demo import ANSWER_WORDS
 from qaclims.models.mask_clip import MaskPromptCLIP, write_ovseg_checkpoint
-from qaclims.rehearsal.batch_norm import calibrate_batch_norm
+from qaclims.rehearsal.batch_norm import calibrate_batch_norm, scale_residual_branches
 from qaclims.runtime.atomic import atomic_directory, atomic_path
 from qaclims.vqa.blip_checkpoint import (
     BLIP_VQA_BASE,
@@ -118,9 +118,11 @@ def write_ovseg(path: str, clip_model: torch.nn.Module, depth: int, seed: int) -
 
 
 def write_resnet(path: str, arch: str, calibration_images: torch.Tensor, seed: int) -> None:
-    """A torchvision ResNet's state dict, its BatchNorm statistics measured on ``calibration_images``."""
+    """A torchvision ResNet's state dict, its residual branches scaled down and its BatchNorm statistics measured
+    on ``calibration_images``."""
     torch.manual_seed(seed)
     resnet = ARCHITECTURES[arch]()
+    scale_residual_branches(resnet)
     calibrate_batch_norm(resnet, calibration_images, CALIBRATION_BATCH)
     with atomic_path(path) as partial:
         torch.save(resnet.state_dict(), partial)
