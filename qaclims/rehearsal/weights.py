@@ -5,7 +5,8 @@
   as bert-base-uncased's, which, like the hub's, declares neither [DEC] nor [ENC].
 - open_clip: the model's state dict as a ``.safetensors`` file.
 - OV-Seg: ``clip_adapter.clip_model.*`` with the mask embeddings, under ``"model"``.
-- torchvision ResNets: a plain state dict, with BatchNorm statistics measured on images.
+- torchvision ResNets: a plain state dict, the residual branches scaled down and the BatchNorm statistics measured
+  on images (batch_norm.py).
 
 Each size is a parameter (BLIP's layer sizes, the open_clip model name, the ResNet architecture), so that the
 tests write the same formats at a small size.
