@@ -85,19 +85,19 @@ def test_weight_files_at_a_small_width_load_through_the_stages_loaders(tmp_path,
 
 
 def test_deeplab_on_the_rehearsals_resnet101_trains_at_the_presets_learning_rate_without_blowing_up(tmp_path):
-    # Without the scaled residual branches the losses were 107, 3e6, NaN, NaN; with them 4.8, 12.7, 8.4, 4.1.
+    # Without the scaled residual branches the losses were 238, 2.8e9 and NaN.
     seg = preset("voc12")["seg"]
     weights = str(tmp_path / "resnet101.pth")
-    write_resnet(weights, "resnet101", calibration_images(["cat", "dog"], 0, count=2, size=96), 0)
+    write_resnet(weights, "resnet101", calibration_images(["cat", "dog"], 0, count=2, size=64), 0)
     torch.manual_seed(0)
     model = DeepLabV2("resnet101", 21, weights, tuple(seg["aspp_rates"])).train()
     freeze_batch_norm(model)
     optimizer, _ = poly_sgd(list(model.backbone.parameters()), list(model.head.parameters()), seg["lr"],
                             seg["head_lr_multiplier"], seg["weight_decay"], seg["momentum"], seg["iterations"])
-    images = calibration_images(["cat", "dog"], 1, count=2, size=97)
-    labels = torch.randint(0, 21, (2, 13, 13), generator=torch.Generator().manual_seed(0))
+    images = calibration_images(["cat", "dog"], 1, count=2, size=65)
+    labels = torch.randint(0, 21, (2, 9, 9), generator=torch.Generator().manual_seed(0))
     losses = []
-    for _ in range(4):
+    for _ in range(3):
         logits = model(images)
         sized = F.interpolate(labels[:, None].float(), size=logits.shape[2:])[:, 0].long()
         loss = balanced_cross_entropy(logits, sized)
