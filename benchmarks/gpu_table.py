@@ -4,8 +4,9 @@
 
 WORK holds steps.tsv (a line per step: name, exit status, wall seconds) and each step's output, NAME.log. A step's
 throughput and peak GPU memory are its output's last metrics line; a step without one (a workflow run) takes the
-largest peak of the metrics files its run wrote under WORK/NAME/logs. A step that exited non-zero, ran out of time or
-printed no result is FAILED, with the last line of its output under the table.
+largest peak of the metrics files its run wrote under WORK/NAME/logs (a rehearsal's run: WORK/NAME/results/logs). A
+step that exited non-zero, ran out of time or printed no result is FAILED, with the last line of its output under the
+table. The forecast that a rehearsal step wrote (WORK/NAME-forecast.md) follows the table.
 """
 
 import argparse
@@ -24,11 +25,24 @@ def step_result(work: Path, name: str) -> dict | None:
     records = [line[len(METRICS_LINE):] for line in lines if line.startswith(METRICS_LINE)]
     if records:
         return json.loads(records[-1])
-    run_metrics = read_stage_metrics(str(work / name / "logs"))
+    run_metrics = read_stage_metrics(str(run_logs(work, name)))
     if run_metrics.empty:
         return None
     return {"per_second": None, "unit": None, "peak_gpu_memory_mb": run_metrics["peak_gpu_memory_mb"].max(),
             "jobs": len(run_metrics)}
+
+
+def run_logs(work: Path, name: str) -> Path:
+    """The logs of a step's workflow run: a rehearsal keeps its run's outputs under results/."""
+    rehearsal_logs = work / name / "results" / "logs"
+    return rehearsal_logs if rehearsal_logs.is_dir() else work / name / "logs"
+
+
+def forecasts(work: Path) -> list[str]:
+    """Each rehearsal step's forecast of the full recipe, headed by the step's name, in the order the steps ran."""
+    names = [line.split("\t")[0] for line in (work / "steps.tsv").read_text().splitlines()]
+    return [f"{name}:\n{(work / f'{name}-forecast.md').read_text()}" for name in names
+            if (work / f"{name}-forecast.md").exists()]
 
 
 def status_of(exit_status: int, result: dict | None) -> str:
@@ -75,10 +89,13 @@ def format_table(rows: list[list[str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work", type=Path, help="gpu_check.sh's folder of step outputs")
-    rows, notes = table_rows(parser.parse_args().work)
+    work = parser.parse_args().work
+    rows, notes = table_rows(work)
     print(format_table(rows))
     for note in notes:
         print(note)
+    for text in forecasts(work):
+        print(f"\n{text}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ STAGES = {
     "predict": "qaclims.stages.predict",
     "export-labels": "qaclims.stages.export_labels",
     "report-summary": "qaclims.stages.report_summary",
+    "rehearse": "qaclims.stages.rehearse",
 }
 
 

@@ -62,3 +62,23 @@ def test_the_dry_run_lists_every_step_with_its_limit_within_eight_minutes():
     steps = [line.split(" (at most ") for line in result.stdout.splitlines()]
     assert [name for name, _ in steps] == ["demo", "vqa_blip", "ritc_vit_l14", "seg_r101", "random_walk", "ddp_1_process"]
     assert sum(int(rest.split(" s)")[0]) for _, rest in steps) <= 8 * 60
+
+
+def test_a_rehearsal_steps_peak_comes_from_its_runs_results_and_its_forecast_follows_the_table(tmp_path):
+    (tmp_path / "rehearsal_1_gpu.log").write_text("rehearse: the workflow ran in 250 s\n")
+    (tmp_path / "steps.tsv").write_text("rehearsal_1_gpu\t0\t300\n")
+    logs = tmp_path / "rehearsal_1_gpu/results/logs/train_ritc"
+    logs.mkdir(parents=True)
+    (logs / "ritc.metrics.json").write_text(json.dumps({"items": 16, "unit": "img", "seconds": 8.0,
+                                                        "per_second": 2.0, "peak_gpu_memory_mb": 30000.0}))
+    (tmp_path / "rehearsal_1_gpu-forecast.md").write_text("| stage | ... |\n")
+    rows, notes = gpu_table.table_rows(tmp_path)
+    assert rows == [["rehearsal_1_gpu", "ok", "300 s", "(1 GPU jobs)", "30,000 MiB"]] and notes == []
+    assert gpu_table.forecasts(tmp_path) == ["rehearsal_1_gpu:\n| stage | ... |\n"]
+
+
+def test_the_rehearsal_dry_run_lists_the_one_gpu_rehearsal_without_gpus():
+    result = run_check("--rehearsal", "--dry-run")
+    assert result.returncode == 0
+    assert [line.split(" (at most ")[0] for line in result.stdout.splitlines()] == ["rehearsal_1_gpu"]
+    assert "qaclims rehearse --preset voc12 --device cuda --gpus 1" in result.stdout

@@ -32,9 +32,9 @@ from qaclims.models.demo_clip import (
     demo_clip_config,
     save_clip_checkpoint,
 )
-from qaclims.models.mask_clip import MASK_EMBEDDING_KEY, OVSEG_PREFIX, MaskPromptCLIP
+from qaclims.models.mask_clip import MaskPromptCLIP, write_ovseg_checkpoint
 from qaclims.run_layout import DEMO_CLIP_NAME
-from qaclims.runtime.atomic import atomic_directory, atomic_path
+from qaclims.runtime.atomic import atomic_directory
 
 WORLD_STREAM = 1  # the stand-ins' worlds are seeded (demo_models.seed, stream, image): disjoint from the demo's
 # Patches of 8 px: at 16 a 64 px region is 16 patches, too coarse for the mask prompt to outline an object.
@@ -149,15 +149,3 @@ def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], setti
         save_clip_checkpoint(staging, model)
         write_ovseg_checkpoint(ovseg_path, clip)
 
-
-def ovseg_state(clip: MaskPromptCLIP) -> dict:
-    """The CLIP weights and mask embeddings under OV-Seg's names, as its checkpoints hold them."""
-    state = {OVSEG_PREFIX + key: value for key, value in clip.clip_model.state_dict().items()}
-    if clip.mask_embedding is not None:
-        state[OVSEG_PREFIX + MASK_EMBEDDING_KEY] = clip.mask_embedding.detach().clone()
-    return {"model": state}
-
-
-def write_ovseg_checkpoint(path: str, clip: MaskPromptCLIP) -> None:
-    with atomic_path(path) as partial:
-        torch.save(ovseg_state(clip), partial)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qaclims.errors import QaclimsError
+from qaclims.runtime.atomic import atomic_path
 
 OVSEG_PREFIX = "clip_adapter.clip_model."
 VISION_PREFIX = "visual."
@@ -216,3 +217,16 @@ def _read_checkpoint(path_or_state_dict) -> tuple[str, dict]:
     if not isinstance(loaded, dict):
         raise QaclimsError(f"the OV-Seg checkpoint {source} holds no state dict")
     return source, loaded
+
+
+def ovseg_state(clip: MaskPromptCLIP) -> dict:
+    """The CLIP weights and mask embeddings under OV-Seg's names, as its checkpoints hold them."""
+    state = {OVSEG_PREFIX + key: value for key, value in clip.clip_model.state_dict().items()}
+    if clip.mask_embedding is not None:
+        state[OVSEG_PREFIX + MASK_EMBEDDING_KEY] = clip.mask_embedding.detach().clone()
+    return {"model": state}
+
+
+def write_ovseg_checkpoint(path: str, clip: MaskPromptCLIP) -> None:
+    with atomic_path(path) as partial:
+        torch.save(ovseg_state(clip), partial)
