@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from qaclims.report.training import Curve
-from qaclims.train.curves import LEARNING_RATE, LOSS, STEP
+from qaclims.train.curve_columns import LEARNING_RATE, LOSS, STEP
 
 BAR_WIDTH_INCHES = 0.11  # per bar, so that 21 VOC classes x 5 stages still read
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from qaclims.errors import QaclimsError
 from qaclims.report.inputs import read_table
-from qaclims.train.curves import IMAGES_PER_SECOND, LEARNING_RATE, LOSS, STEP
+from qaclims.train.curve_columns import IMAGES_PER_SECOND, LEARNING_RATE, LOSS, STEP
 
 
 @dataclass(frozen=True)

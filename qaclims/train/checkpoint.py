@@ -6,7 +6,7 @@ import shutil
 import torch
 
 from qaclims.runtime.atomic import atomic_path
-from qaclims.train.curves import CurvePoint
+from qaclims.train.curve_columns import CurvePoint
 
 LAST = "last.pt"
 

@@ -17,13 +17,13 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from qaclims.runtime.atomic import atomic_path, make_folder
-
-# A point maps "step" and each tag (LOSS + term, LEARNING_RATE + group, IMAGES_PER_SECOND) to its value.
-CurvePoint = dict[str, float]
-STEP = "step"
-LOSS = "loss/"
-LEARNING_RATE = "lr/"
-IMAGES_PER_SECOND = "images_per_second"
+from qaclims.train.curve_columns import (
+    IMAGES_PER_SECOND,
+    LEARNING_RATE,
+    LOSS,
+    STEP,
+    CurvePoint,
+)
 
 
 def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
