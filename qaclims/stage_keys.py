@@ -40,6 +40,8 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "export_labels": ("seg.split",),
     "predict": ("infer_seg", "dataset.classes", "dataset.max_long_side", "device", "precision"),
     "report_summary": ("report.overlay_images", "report.vqa_images", "ritc.variants", "vqa.answerers", "replicates"),
+    # No --config: the rehearsal writes the preset and site files it runs the workflow with.
+    "rehearse": (),
 }
 
 

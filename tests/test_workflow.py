@@ -357,7 +357,7 @@ def test_cam_training_writes_weights_and_a_loss_curve(finished_run):
 
 
 # Each training's curve: its job (its log's name) and its TensorBoard folder.
-TRAINING_JOBS = {"train_cam": "train_cam/baseline", **{f"train_ritc/{network}": f"train_ritc/{network}"
+TRAINING_JOBS = {"train_cam/baseline": "train_cam/baseline", **{f"train_ritc/{network}": f"train_ritc/{network}"
                                                        for network in NETWORKS[1:]},
                  "train_irn": "train_irn/irn", "train_seg": "train_seg/deeplab"}
 TRAINING_CHARTS = ["train_cam.svg", "train_ritc.svg", "train_irn.svg", "train_seg.svg"]
