@@ -155,6 +155,10 @@ def test_seed_tables_give_each_networks_mean_std_and_seeds_and_its_paired_differ
     rates = tables["background false activation (%)"].set_index("variant")
     np.testing.assert_allclose(rates.loc["Baseline", ["mean", "Δ QA-CLIMS: mean", "Δ QA-CLIMS: std"]].astype(float),
                                [20, 10, 0], atol=1e-9)
+    # As printed: a difference carries its sign, its standard deviation none.
+    rows = [line.split() for line in seed_tables_text(tables).splitlines()]
+    baseline_row = next(row for row in rows if row[:1] == ["Baseline"])
+    assert baseline_row[6:8] == ["-30.0", "10.0"]
 
 
 def test_seed_tables_of_one_seed_have_no_spread_and_print_it_as_a_dash():

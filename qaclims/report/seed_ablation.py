@@ -45,7 +45,9 @@ def seed_tables(summaries: Mapping[str, Mapping[int, Mapping]]) -> dict[str, pd.
 
 
 def _formats(frame: pd.DataFrame) -> dict[str, str]:
-    return {column: "{:+.1f}" if column.startswith(DIFFERENCE) else "{:.1f}" for column in frame.columns[1:]}
+    # A difference carries its sign; its standard deviation, like every spread, has none.
+    return {column: "{:+.1f}" if column.startswith(DIFFERENCE) and not column.endswith(": std") else "{:.1f}"
+            for column in frame.columns[1:]}
 
 
 def _seeds_note(frame: pd.DataFrame) -> str:
