@@ -12,11 +12,16 @@ from qaclims.data.labels import read_label_png
 from qaclims.demo.dataset import read_world, write_demo_dataset
 from qaclims.demo.world import (
     BACKGROUNDS,
+    BODY_COLOURS,
     HABITATS,
     KIND_WORDS,
     LOOKS,
+    PART_SHARE,
     SHAPES,
+    body_colour,
+    discriminative_part,
     kinds_of,
+    paint_object,
     shape_mask,
     surface,
     world_images,
@@ -282,3 +287,36 @@ def test_without_a_habitat_rate_every_background_is_as_likely():
     images = world_images([6], 350, CLASSES, None, min_size=32, max_size=40, max_objects=2, object_size=(0.2, 0.3))
     counts = {name: sum(image.background == name for image in images) for name in BACKGROUNDS}
     assert min(counts.values()) >= 30 and max(counts.values()) <= 70, counts
+
+
+@pytest.mark.parametrize("angle", [0.0, 1.0, 2.5, 4.0])
+@pytest.mark.parametrize("shape", ["disc", "cross", "star", "ellipse", "square"])
+def test_the_discriminative_part_is_one_end_of_the_object_holding_its_share(shape, angle):
+    mask = shape_mask(shape, 64, 64, 32.0, 32.0, 24.0)
+    part = discriminative_part(mask, angle)
+    assert not (part & ~mask).any()
+    assert abs(part.sum() / mask.sum() - PART_SHARE) < 0.05
+    # The part lies past every body pixel in the direction of the angle.
+    yy, xx = np.mgrid[0:64, 0:64]
+    reach = yy * np.sin(angle) + xx * np.cos(angle)
+    assert reach[part].min() >= reach[mask & ~part].max()
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_an_object_shows_its_class_colour_and_kind_on_its_part_only_and_its_body_elsewhere(name):
+    mask = shape_mask(LOOKS[name][0], 48, 48, 24.0, 24.0, 18.0)
+    part = discriminative_part(mask, 0.5)
+    for kind in kinds_of(name):
+        canvas = np.zeros((48, 48, 3), dtype=np.float64)
+        paint_object(canvas, mask, name, kind, 0.5)
+        assert (canvas[mask & ~part] == body_colour(name)).all()
+        np.testing.assert_array_equal(canvas[part], surface(name, kind, 48, 48)[part])
+        assert (canvas[~mask] == 0).all()
+
+
+def test_every_body_colour_is_shared_by_several_default_classes_and_is_no_class_colour():
+    bodies = [body_colour(name) for name in CLASSES]
+    assert set(bodies) == set(BODY_COLOURS)
+    assert all(bodies.count(colour) >= 2 for colour in BODY_COLOURS)
+    assert not set(BODY_COLOURS) & {colour for _, colour in LOOKS.values()}
+    assert body_colour("zebra") in BODY_COLOURS  # a folder dataset's class has one too

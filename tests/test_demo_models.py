@@ -25,6 +25,7 @@ from qaclims.demo.regions import (
     BACKGROUND,
     NOTHING,
     OBJECT_SALIENCE,
+    PARTIAL_VIEW,
     VISIBLE_PEAK,
     noisy_regions,
     part_weights,
@@ -168,8 +169,10 @@ def test_a_region_names_an_object_by_how_much_of_it_shows_and_the_background_by_
     half_left[5:9, 5:7] = 1.0  # the background region keeps 8 of the object's 20 pixels
     weights = shown(half_left * 0.6, label)  # a region dimmed above VISIBLE_PEAK reads as the same region
     # The object's pixel share would be 8 / 388; seen as 8 / 20 of it, it weighs 0.4 (times its salience)
-    # against 380 / 388.
-    assert weights[1] == pytest.approx(OBJECT_SALIENCE * 0.4 / (OBJECT_SALIENCE * 0.4 + 380 / 388))
+    # against 380 / 388, and the 0.6 of it that is missing reads as NOTHING.
+    partial = PARTIAL_VIEW * OBJECT_SALIENCE * 0.4 * 0.6
+    assert weights[1] == pytest.approx(OBJECT_SALIENCE * 0.4 / (OBJECT_SALIENCE * 0.4 + 380 / 388 + partial))
+    assert weights[NOTHING] == pytest.approx(partial / (OBJECT_SALIENCE * 0.4 + 380 / 388 + partial))
     assert shown(rest, label) == {BACKGROUND: 1.0}
     grown = (label == 1).float()
     grown[4, 5:10] = 1.0  # a whole object and 5 background pixels
@@ -182,6 +185,19 @@ def test_a_whole_image_names_its_object_before_its_scenery():
     label[5:9, 5:10] = 1  # an object of 20 pixels in 400: the background is 95% of the image
     weights = shown(torch.ones(20, 20), label)
     assert weights[1] > weights[BACKGROUND]
+
+
+def test_an_object_region_names_its_class_more_the_more_of_the_object_it_shows():
+    label = torch.zeros(20, 20, dtype=torch.long)
+    label[5:9, 5:15] = 1  # an object of 40 pixels
+    obj = (label == 1).float()
+    names = []
+    for columns in (3, 6, 10):  # its left 30%, 60% and all of it, and nothing else
+        region = obj.clone()
+        region[:, 5 + columns:] = 0
+        names.append(shown(region, label)[1])
+    assert names[0] < names[1] < names[2] == 1.0
+    assert names[0] < 0.6
 
 
 def test_a_faint_region_reads_partly_as_nothing_and_a_blank_one_wholly():
@@ -219,12 +235,15 @@ def test_noisy_regions_keep_to_their_image_and_class_and_show_at_most_their_peak
     regions = noisy_regions(labels, values, foreground, np.random.default_rng(3))
     assert regions.shape == (64, 24, 24) and regions.min() >= 0 and regions.max() <= 1
     objects = (labels == values[:, None, None]).float()
-    # A foreground region covers most of its object and less around it (grown or blurred into it); a background
-    # region covers nearly all around its object, and of the object anything from nothing to all of it.
+    # A foreground region covers its object, or a part of it, and less around it (grown or blurred into it); a
+    # background region covers nearly all around its object, and of the object anything from nothing to all of it:
+    # at times it is the whole image.
     peaks = regions.flatten(1).amax(1)[:, None, None]
     inside, outside = ((regions / peaks * mask).sum((1, 2)) / mask.sum((1, 2)) for mask in (objects, 1 - objects))
-    assert (inside[foreground] > 0.5).all() and (outside[foreground] < inside[foreground]).all()
-    assert (outside[~foreground] > 0.9).all() and inside[~foreground].min() < 0.1 < inside[~foreground].max()
+    assert (inside[foreground] > 0).all() and (outside[foreground] < inside[foreground]).all()
+    assert inside[foreground].min() < 0.7 and inside[foreground].max() > 0.95
+    assert (outside[~foreground] > 0.9).all() and inside[~foreground].min() < 0.1
+    assert (inside[~foreground] > 0.95).any()
     # The same generator state gives the same regions.
     assert torch.equal(regions, noisy_regions(labels, values, foreground, np.random.default_rng(3)))
 

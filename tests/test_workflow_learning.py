@@ -21,7 +21,7 @@ LEARNED = {
                     "clip": {"images": 240, "steps": 60, "batch_size": 32},
                     "backbone": {"images": 400, "steps": 60, "batch_size": 16}},
     "cam": {"baseline": {"epochs": 16}},
-    "ritc": {"epochs": 8, "variants": None},
+    "ritc": {"epochs": 16, "variants": None},
     "make_cam": {"scales": [1.0, 0.5]},
     "eval_cam": {"overlays": 0},
 }
@@ -37,14 +37,16 @@ def learned_run(tmp_path_factory):
 def test_the_stand_ins_know_the_demo_world(learned_run):
     rows = json.loads((learned_run / "eval/demo_models.json").read_text())
     scores = {row["measure"]: row["accuracy"] for row in rows}
-    # Reached 1.00, 0.95 and 1.00 on the machine that set them.
+    # Reached 1.00, 0.93, 1.00 and 0.56 on the machine that set them; a CLIP that guessed would name a class the
+    # image shows about one time in eight.
     assert scores["VQA: background answers name the background"] >= 0.8
     assert scores["CLIP: object regions, top-1 among the class prompts"] >= 0.6
     assert scores["CLIP: background regions, top-1 among the background prompts"] >= 0.7
+    assert scores["CLIP: whole images, top-1 among the class and background prompts is a class shown"] >= 0.3
 
 
 def test_qaclims_pulls_the_cams_off_the_background(learned_run):
-    # Reached: mIoU 0.077 -> 0.145, background false activation 0.92 -> 0.66 on the machine that set the floors.
+    # Reached: mIoU 0.164 -> 0.276, background false activation 0.76 -> 0.49 on the machine that set the floors.
     baseline, qaclims = (json.loads((learned_run / f"eval/{network}/cam.json").read_text())
                          for network in ("baseline", "ritc"))
     assert qaclims["miou"] >= baseline["miou"] + 0.03

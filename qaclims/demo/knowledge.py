@@ -65,9 +65,14 @@ def clip_scores(clip: MaskPromptCLIP, class_features: torch.Tensor, background_f
     classes = torch.tensor([k for image_classes in present for k in image_classes], dtype=torch.long)
     objects = region_features(clip, pixels[owners], object_region(label_maps[owners], (classes + 1)[:, None, None]))
     scenery = region_features(clip, pixels, background_region(label_maps))
+    whole = region_features(clip, pixels, torch.ones(label_maps.shape))
     object_right = ((objects @ class_features.T).argmax(1) == classes).tolist()
     background_right = ((scenery @ background_features.T).argmax(1) == torch.tensor(backgrounds)).tolist()
+    # A real CLIP names a photo's object before its scenery; RITC's early region images are whole images.
+    top = (whole @ torch.cat([class_features, background_features]).T).argmax(1).tolist()
+    whole_right = [k in shown for k, shown in zip(top, present)]
     return [
         measure("CLIP: object regions, top-1 among the class prompts", object_right),
         measure("CLIP: background regions, top-1 among the background prompts", background_right),
+        measure("CLIP: whole images, top-1 among the class and background prompts is a class shown", whole_right),
     ]

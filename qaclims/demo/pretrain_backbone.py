@@ -23,7 +23,7 @@ from qaclims.runtime.atomic import atomic_path
 WORLD_STREAM = 3  # see qaclims.demo.pretrain_clip
 HELD_OUT_STREAM = 4
 HELD_OUT_IMAGES = 400
-DRAWING = {**PRETRAINING_DRAWING, "max_objects": 1, "object_size": (0.14, 0.3)}  # one object: its class is the label
+DRAWING = {**PRETRAINING_DRAWING, "max_objects": 1, "object_size": (0.18, 0.34)}  # one object: its class is the label
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ CONTEXT_LENGTH = 16  # the longest prompt, "a photo of spotted dining table.", i
 # Mask embeddings for the first three places, as OV-Seg's checkpoint holds them (ritc.mask_prompt_depth's default).
 MASK_PROMPT_DEPTH = 3
 WARMUP_STEPS = 30
-MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
+# The softmax scale of the captions, held fixed: RITC reads cosine similarities at temperature 0.7, so what
+# the stand-in knows must show as margins of cosine similarity, which a scale left to grow would shrink.
+LOGIT_SCALE = 5.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], setti
                                  settings.seed)
         tokenizer = open_clip.get_tokenizer(DEMO_CLIP_NAME)
         clip = mask_prompt_clip(model, MASK_PROMPT_DEPTH)
+        model.logit_scale.requires_grad_(False).fill_(float(np.log(LOGIT_SCALE)))
         optimizer = torch.optim.AdamW([p for p in clip.parameters() if p.requires_grad], lr=settings.lr,
                                       weight_decay=0.01)
         for step in range(settings.steps):
@@ -137,8 +140,7 @@ def pretrain_clip(directory: str, ovseg_path: str, classes: Sequence[str], setti
                 group["lr"] = settings.lr * min(1.0, (step + 1) / WARMUP_STEPS) * (1 - step / settings.steps) ** 0.9
             images, masks, targets = training_batch(pixels, labels, present, captions, rng, settings.batch_size)
             image_features = F.normalize(clip.encode_image(images, masks), dim=-1)
-            scale = model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
-            logits = scale * image_features @ encode_texts(model, tokenizer, settings.prompt, texts).T
+            logits = model.logit_scale.exp() * image_features @ encode_texts(model, tokenizer, settings.prompt, texts).T
             loss = -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
             optimizer.zero_grad()
             loss.backward()

@@ -22,11 +22,18 @@ NOTHING = "nothing"
 FAT_ALPHA = 0.1  # ritc.alpha's default: the binary mask of a soft region
 # A real CLIP names the salient object of a picture before its scenery: a visible object outweighs the
 # background's share of the region this many times.
-OBJECT_SALIENCE = 3.0
+OBJECT_SALIENCE = 6.0
 # A region dimmed below this peak fades towards NOTHING, all the way at peak 0; a sigmoid CAM's peak on a
 # present object lies near 1.
 VISIBLE_PEAK = 0.5
 FAINT_RATE = 0.2  # how often a training region is dimmed below VISIBLE_PEAK
+# How often a training region shows a part of its object; otherwise a foreground one shows all of it, and a
+# background one none.
+CUT_RATE = 0.5
+# CLIP names an object better the more of it a region shows: a region that shows a share f of an object reads
+# partly as NOTHING, by this many times OBJECT_SALIENCE * f * (1 - f), so that a CAM on the object's
+# discriminative part alone scores its class below one on the whole object.
+PARTIAL_VIEW = 2.0
 
 
 def image_tensors(images: list[np.ndarray], labels: list[np.ndarray], size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,25 +79,29 @@ def background_region(label: torch.Tensor) -> torch.Tensor:
 def noisy_regions(labels: torch.Tensor, values: torch.Tensor, foreground: np.ndarray,
                   rng: np.random.Generator) -> torch.Tensor:
     """[N, S, S] soft regions like a CAM gives, one per label map of ``labels`` [N, S, S]: where ``foreground``,
-    the object of class ``values`` [N] (half the time grown into its surroundings), else everything but it
-    (sometimes with anything from a sliver to all of it left in); then blurred and dimmed, at times until little
-    shows."""
+    the object of class ``values`` [N] or a part of it (half the time grown into its surroundings), else
+    everything but it (sometimes with anything from a sliver to all of it left in); then blurred and dimmed, at
+    times until little shows."""
     count, size = len(values), labels.shape[-1]
     objects = object_region(labels, values[:, None, None])
-    radii = np.where(rng.random(count) < 0.5, rng.integers(1, size // 6, size=count), 0)
-    grown = _dilate(objects, np.where(foreground, radii, 0))
-    # The part of the object on one side of a line across it stays in: a sliver of it, all of it, or between.
-    cut = ~foreground & (objects.flatten(1).amax(1) > 0).numpy() & (rng.random(count) < 0.4)
+    # The part of the object on one side of a line across it: a sliver of it, all of it (a third of the time, so
+    # that a background region is at times the whole image, as RITC shows CLIP while a CAM is blank), or between.
+    # The line's offset along a random direction falls from half a span before the object to just inside its far end.
+    cut = (objects.flatten(1).amax(1) > 0).numpy() & (rng.random(count) < CUT_RATE)
     angle = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=count)).float()[:, None, None]
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
                             indexing="ij")
-    area = objects.sum((1, 2)).clamp(min=1)
-    centre_y, centre_x = (((objects * grid).sum((1, 2)) / area)[:, None, None] for grid in (yy, xx))
-    offset = (yy - centre_y) * torch.sin(angle) + (xx - centre_x) * torch.cos(angle)
-    reach = (offset.abs() * objects).flatten(1).amax(1).numpy()
-    line = torch.from_numpy(rng.uniform(-reach - 1, reach)).float()[:, None, None]
-    kept = torch.where(torch.from_numpy(cut)[:, None, None], objects * (offset > line).float(), 0)
-    regions = torch.where(torch.from_numpy(foreground)[:, None, None], grown, torch.maximum(1 - objects, kept))
+    offset = yy * torch.sin(angle) + xx * torch.cos(angle)
+    inside, along = objects.flatten(1) > 0, offset.flatten(1)
+    ends = (torch.where(inside, along, torch.inf).amin(1), torch.where(inside, along, -torch.inf).amax(1))
+    low, high = (torch.where(inside.any(1), end, 0).numpy() for end in ends)
+    span = high - low
+    line = torch.from_numpy(rng.uniform(low - span, high - span / 10)).float()[:, None, None]
+    kept = torch.where(torch.from_numpy(cut)[:, None, None], objects * (offset > line).float(), objects)
+    radii = np.where(rng.random(count) < 0.5, rng.integers(1, size // 6, size=count), 0)
+    grown = _dilate(kept, np.where(foreground, radii, 0))
+    left_in = torch.where(torch.from_numpy(cut)[:, None, None], kept, 0)
+    regions = torch.where(torch.from_numpy(foreground)[:, None, None], grown, torch.maximum(1 - objects, left_in))
     sigmas = rng.choice([0, 0.7, 1.5], size=count)
     for sigma in (0.7, 1.5):
         blurred = torch.from_numpy(sigmas == sigma)
@@ -108,7 +119,8 @@ def part_weights(regions: torch.Tensor, labels: torch.Tensor, num_classes: int) 
     An object counts by how much of it the region shows, times OBJECT_SALIENCE; the background by its
     share of the region's mass: CLIP names an object that it sees even in part, so a background region
     that keeps half a cat reads mostly as a cat, where the cat's pixel share would leave it a few percent.
-    A region whose peak lies below VISIBLE_PEAK reads partly as NOTHING, wholly so when it is blank.
+    An object seen in part also reads partly as NOTHING (PARTIAL_VIEW), and a region whose peak lies below
+    VISIBLE_PEAK reads partly as NOTHING, wholly so when it is blank.
     """
     peaks = regions.flatten(1).amax(1)
     seen = regions / peaks.clamp(min=1e-6)[:, None, None]
@@ -117,11 +129,12 @@ def part_weights(regions: torch.Tensor, labels: torch.Tensor, num_classes: int) 
     seen_mass, areas = (torch.zeros(len(regions), num_classes + 2).scatter_add_(1, parts, values)[:, :-1]
                         for values in (seen.flatten(1), torch.ones(parts.shape)))
     total = seen_mass.sum(1, keepdim=True)
-    weights = torch.cat([seen_mass[:, :1] / total.clamp(min=1e-12),
-                         OBJECT_SALIENCE * seen_mass[:, 1:] / areas[:, 1:].clamp(min=1)], dim=1)
+    shares = (seen_mass[:, 1:] / areas[:, 1:].clamp(min=1)).clamp(max=1.0)
+    partial = PARTIAL_VIEW * OBJECT_SALIENCE * (shares * (1 - shares)).sum(1, keepdim=True)
+    weights = torch.cat([seen_mass[:, :1] / total.clamp(min=1e-12), OBJECT_SALIENCE * shares, partial], dim=1)
     visibility = (peaks / VISIBLE_PEAK).clamp(max=1.0)[:, None]
     weights = visibility * weights / weights.sum(1, keepdim=True).clamp(min=1e-12)
-    shown = torch.cat([weights, 1 - visibility], dim=1)
+    shown = torch.cat([weights[:, :-1], weights[:, -1:] + 1 - visibility], dim=1)
     blank = torch.zeros_like(shown)
     blank[:, -1] = 1.0
     return torch.where(total > 0, shown, blank)

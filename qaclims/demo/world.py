@@ -1,8 +1,11 @@
 """The demo world: what each class looks like, its kinds, the backgrounds and each class's habitat.
 
 Every VOC class has a shape and a colour, and comes in kinds that differ in surface pattern and
-accent colour, so that a foreground answer can name one ("a striped cat"). Every class has a habitat
-background, as a boat has water. An image's background is the habitat of one of its classes at
+accent colour, so that a foreground answer can name one ("a striped cat"). As a real object has a face
+or a wheel, an object shows its colour and kind only on its discriminative part, one end of it
+(``PART_SHARE`` of its area); the rest, its body, is a plain colour that half the classes share, so that a
+classifier needs the part to tell a class and its CAM misses much of the body, as real CAMs do. Every class has
+a habitat background, as a boat has water. An image's background is the habitat of one of its classes at
 ``habitat_rate``, and otherwise a background that is the habitat of none of them; ``habitat_rate``
 None draws every background equally, the world of the stand-ins' pretraining, which must not learn
 that correlation.
@@ -47,12 +50,16 @@ KIND_ACCENTS = {
 }
 # Every kind word; a class not in KIND_ACCENTS comes in all of them, its accent a shade of its colour.
 KIND_WORDS = ("plain", "striped", "spotted", "checked")
+# The plain colours of the objects' bodies, each shared by half the classes (VOC's even and odd ones), as fur is
+# shared by cats and dogs; both lie far from every background's and every default class's colour.
+BODY_COLOURS = ((185, 120, 165), (150, 150, 105))
+PART_SHARE = 0.4  # the share of an object's area that its discriminative part covers
 SHAPES = ("disc", "square", "triangle", "diamond", "cross", "ring", "star", "hexagon", "ellipse", "crescent")
 BOUNDARY_RADIUS = 1  # VOC marks a thin band of 255 around every object outline
 MIN_VISIBLE_FRACTION = 0.5
 PAIR_RATE = 0.4  # how often an image of several objects holds two classes
 # How the stand-ins' pretraining worlds are drawn: objects of a wider range of sizes than the demo's.
-PRETRAINING_DRAWING = {"min_size": 96, "max_size": 160, "max_objects": 2, "object_size": (0.12, 0.3)}
+PRETRAINING_DRAWING = {"min_size": 96, "max_size": 160, "max_objects": 2, "object_size": (0.16, 0.34)}
 
 
 def looks(class_name: str) -> tuple[str, tuple[int, int, int]]:
@@ -128,6 +135,33 @@ def surface(class_name: str, kind: str, height: int, width: int) -> np.ndarray:
     if accent is None:
         return np.broadcast_to(colour, (height, width, 3))
     return np.where(pattern(kind, height, width)[..., None], np.array(accent, dtype=np.float32), colour)
+
+
+def discriminative_part(mask: np.ndarray, angle: float) -> np.ndarray:
+    """[H, W] bool: the end of an object's ``mask`` that lies furthest in the direction ``angle``, PART_SHARE of it."""
+    yy, xx = np.nonzero(mask)
+    if yy.size == 0:
+        return mask
+    reach = yy * np.sin(angle) + xx * np.cos(angle)
+    part = np.zeros_like(mask)
+    part[yy, xx] = reach >= np.quantile(reach, 1 - PART_SHARE)
+    return part
+
+
+def body_colour(class_name: str) -> tuple[int, int, int]:
+    """The plain colour of a class's body, which half the classes share: VOC's by their index, any other name's by
+    a hash of the name."""
+    code = VOC_CLASSES.index(class_name) if class_name in VOC_CLASSES else zlib.crc32(class_name.encode())
+    return BODY_COLOURS[code % len(BODY_COLOURS)]
+
+
+def paint_object(canvas: np.ndarray, mask: np.ndarray, class_name: str, kind: str, angle: float) -> None:
+    """Paint an object onto ``canvas`` in place: its body plain in its class's body colour, its discriminative part
+    in its kind's surface."""
+    height, width = mask.shape
+    part = discriminative_part(mask, angle)
+    canvas[mask] = np.array(body_colour(class_name), dtype=canvas.dtype)
+    canvas[part] = surface(class_name, kind, height, width)[part]
 
 
 def background(kind: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -230,7 +264,7 @@ def render(rng: np.random.Generator, classes: Sequence[str], habitat_rate: float
             break
     objects = []
     for position, (k, mask) in enumerate(zip(indices, masks)):
-        canvas[mask] = surface(classes[k], kinds[k], height, width)[mask]
+        paint_object(canvas, mask, classes[k], kinds[k], float(rng.uniform(0, 2 * np.pi)))
         painted_later = masks[position + 1:]
         own = mask & ~np.logical_or.reduce(painted_later) if painted_later else mask
         ys, xs = np.nonzero(own)
