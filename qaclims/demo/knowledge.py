@@ -68,7 +68,8 @@ def clip_scores(clip: MaskPromptCLIP, class_features: torch.Tensor, background_f
     whole = region_features(clip, pixels, torch.ones(label_maps.shape))
     object_right = ((objects @ class_features.T).argmax(1) == classes).tolist()
     background_right = ((scenery @ background_features.T).argmax(1) == torch.tensor(backgrounds)).tolist()
-    # A real CLIP names a photo's object before its scenery; RITC's early region images are whole images.
+    # A real CLIP names a photo's object before its scenery; where a CAM is blank, RITC's background region is the
+    # whole image.
     top = (whole @ torch.cat([class_features, background_features]).T).argmax(1).tolist()
     whole_right = [k in shown for k, shown in zip(top, present)]
     return [

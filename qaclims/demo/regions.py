@@ -84,9 +84,10 @@ def noisy_regions(labels: torch.Tensor, values: torch.Tensor, foreground: np.nda
     times until little shows."""
     count, size = len(values), labels.shape[-1]
     objects = object_region(labels, values[:, None, None])
-    # The part of the object on one side of a line across it: a sliver of it, all of it (a third of the time, so
-    # that a background region is at times the whole image, as RITC shows CLIP while a CAM is blank), or between.
-    # The line's offset along a random direction falls from half a span before the object to just inside its far end.
+    # The part of the object on one side of a line across it: a sliver of it, all of it (about half the time, so
+    # that a background region is often the whole image, as RITC shows CLIP while a CAM is blank), or between.
+    # The line's offset along a random direction falls from one span of the object before it to a tenth of a span
+    # inside its far end.
     cut = (objects.flatten(1).amax(1) > 0).numpy() & (rng.random(count) < CUT_RATE)
     angle = torch.from_numpy(rng.uniform(0, 2 * np.pi, size=count)).float()[:, None, None]
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
