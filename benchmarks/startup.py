@@ -31,15 +31,20 @@ print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds,
 """
 
 
+# -P: the child's working directory does not go onto sys.path ahead of PYTHONPATH, so that run from inside one
+# checkout, the figures of another (PYTHONPATH) are that other's.
+CHILD_PYTHON = [sys.executable, "-P"]
+
+
 def timed_import(module: str) -> dict:
-    completed = subprocess.run([sys.executable, "-c", IMPORT_PROBE.format(module=module)],
+    completed = subprocess.run([*CHILD_PYTHON, "-c", IMPORT_PROBE.format(module=module)],
                                capture_output=True, text=True, check=True)
     return json.loads(completed.stdout.splitlines()[-1])
 
 
 def timed_help() -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "qaclims", "--help"], capture_output=True, check=True)
+    subprocess.run([*CHILD_PYTHON, "-m", "qaclims", "--help"], capture_output=True, check=True)
     return time.perf_counter() - start
 
 
