@@ -3,8 +3,8 @@
 Every VOC class has a shape and a colour, and comes in kinds that differ in surface pattern and
 accent colour, so that a foreground answer can name one ("a striped cat"). As a real object has a face
 or a wheel, an object shows its colour and kind only on its discriminative part, one end of it
-(``PART_SHARE`` of its area); the rest, its body, is a plain colour that half the classes share, so that a
-classifier needs the part to tell a class and its CAM misses much of the body, as real CAMs do. Every class has
+(``PART_SHARE`` of its area); the rest, its body, is a plain colour that half the classes share, so that only
+the part tells a class apart from the others of its body colour. Every class has
 a habitat background, as a boat has water. An image's background is the habitat of one of its classes at
 ``habitat_rate``, and otherwise a background that is the habitat of none of them; ``habitat_rate``
 None draws every background equally, the world of the stand-ins' pretraining, which must not learn
